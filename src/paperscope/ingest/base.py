@@ -1,0 +1,157 @@
+"""What every importer shares: reading a source safely and the importer protocol.
+
+A source is a file (plain or gzip-compressed), a folder (a Mini-Conf site) or a fetched URL.
+Reading never raises on bad bytes: undecodable text becomes a ``Problem`` naming the line, and
+the rest is decoded as well as it can be, so one bad byte does not lose a whole program.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from paperscope.model import ImportItem, ImportOptions, Problem
+
+# A single line longer than this is not a record of any format we read (a 10 MB minified blob).
+MAX_LINE_CHARS = 1_000_000
+# Refuse to read sources larger than this (decompressed); a conference program is a few MB.
+MAX_SOURCE_BYTES = 512 * 1024 * 1024
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be read (missing, empty, binary). The message names the problem."""
+
+
+@dataclass
+class Source:
+    """A source's identity and decoded content."""
+
+    locator: str                      # absolute path or URL: the identity used for idempotent re-ingest
+    path: Path | None = None
+    data: bytes = b""
+    is_dir: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    _text: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path else self.locator.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = decode_text(self.data, self.problems)
+        return self._text
+
+    def head(self, chars: int = 20_000) -> str:
+        """The beginning of the text, for sniffing, without decoding a whole large file twice."""
+        if self._text is not None:
+            return self._text[:chars]
+        return decode_text(self.data[: chars * 4], [])[:chars]
+
+
+class Importer(Protocol):
+    """One source format. ``sniff`` returns a confidence in [0, 1]; ``parse`` yields records."""
+
+    name: str
+    description: str
+
+    def sniff(self, source: Source) -> float: ...
+
+    def parse(self, source: Source, options: ImportOptions) -> Iterator[ImportItem]: ...
+
+
+def read_source(path: Path) -> Source:
+    """Read a file or folder from disk. Raises ``SourceError`` with a one-line reason."""
+    path = path.expanduser()
+    if not path.exists():
+        raise SourceError("no such file or folder")
+    locator = str(path.resolve())
+    if path.is_dir():
+        return Source(locator=locator, path=path, is_dir=True)
+    size = path.stat().st_size
+    if size == 0:
+        raise SourceError("the file is empty")
+    raw = path.read_bytes()
+    return Source(locator=locator, path=path, data=decompress_if_needed(raw))
+
+
+def source_from_bytes(locator: str, raw: bytes) -> Source:
+    if not raw:
+        raise SourceError("the source is empty")
+    return Source(locator=locator, data=decompress_if_needed(raw))
+
+
+def decompress_if_needed(raw: bytes) -> bytes:
+    """Gzip is read transparently; a truncated gzip keeps what could be decompressed."""
+    if raw[:2] != b"\x1f\x8b":
+        return _check_size(raw)
+    try:
+        return _check_size(gzip.decompress(raw))
+    except (OSError, EOFError, zlib.error):
+        # Truncated archive: keep the part that decompresses; the format's parser reports the cut.
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            partial = decompressor.decompress(raw)
+        except zlib.error as exc:
+            raise SourceError(f"corrupt gzip data ({exc})") from None
+        if not partial:
+            raise SourceError("corrupt gzip data: nothing could be decompressed") from None
+        return _check_size(partial)
+
+
+def _check_size(data: bytes) -> bytes:
+    if len(data) > MAX_SOURCE_BYTES:
+        raise SourceError(f"the source is {len(data) // 2**20} MB; the limit is {MAX_SOURCE_BYTES // 2**20} MB")
+    if not data.strip():
+        raise SourceError("the source has no content (only whitespace)")
+    return data
+
+
+def looks_binary(data: bytes) -> bool:
+    sample = data[:8192]
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False  # UTF-16 text has NULs
+    if b"\x00" in sample:
+        return True
+    control = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return control > len(sample) * 0.1
+
+
+def decode_text(data: bytes, problems: list[Problem]) -> str:
+    """Decode bytes to text. Invalid UTF-8 is reported with its line and decoded as Windows-1252."""
+    if looks_binary(data):
+        raise SourceError("binary data, not a text page, feed or data file")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problems.append(Problem(
+            message=f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); read as Windows-1252",
+            line=line,
+            raw=data[max(0, exc.start - 80): exc.start + 80].decode("utf-8", errors="replace"),
+        ))
+        return data.decode("cp1252", errors="replace")
+
+
+def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number from 1, line) pairs; overlong lines are yielded empty so numbering stays right."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        yield number, ("" if len(line) > MAX_LINE_CHARS else line)
+
+
+def overlong_line_problems(text: str) -> Iterator[Problem]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            yield Problem(
+                message=f"line is {len(line):,} characters long; no record of this format is, so it was skipped",
+                line=number,
+                raw=line[:2000],
+            )
