@@ -22,7 +22,9 @@ _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 # LaTeX commands that stand for a symbol a reader knows; everything else loses its backslash.
 _LATEX_SYMBOLS = {
     "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
-    "theta": "θ", "lambda": "λ", "mu": "μ", "pi": "π", "sigma": "σ", "tau": "τ", "phi": "φ",
+    "zeta": "ζ", "eta": "η", "theta": "θ", "kappa": "κ", "nu": "ν", "xi": "ξ", "rho": "ρ", "chi": "χ",
+    "psi": "ψ", "omega": "ω", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Sigma": "Σ",
+    "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω", "lambda": "λ", "mu": "μ", "pi": "π", "sigma": "σ", "tau": "τ", "phi": "φ",
     "ell": "ℓ", "infty": "∞", "times": "×", "cdot": "·", "leq": "≤", "le": "≤", "geq": "≥",
     "ge": "≥", "neq": "≠", "approx": "≈", "sim": "~", "to": "→", "rightarrow": "→", "log": "log",
     "sqrt": "√", "sum": "Σ", "partial": "∂", "nabla": "∇", "in": "∈", "ldots": "…", "dots": "…",
