@@ -520,9 +520,6 @@ def test_wrongly_encoded_page_is_read_with_a_problem():
 
 
 @needs_samples
-@pytest.mark.xfail(reason="base.decode_text reads the WHOLE file as Windows-1252 when one byte is not UTF-8, "
-                          "so every valid UTF-8 '·' becomes 'Â·' (shared file, reported; not ours to change)",
-                   strict=False)
 def test_one_bad_byte_does_not_garble_the_valid_utf8_around_it():
     raw = page_text(HALL_F).replace("Léon", "L\udce9on").encode("utf-8", "surrogateescape")
     source = source_from_bytes("/tmp/hall-f-mixed.txt", raw)

@@ -7,6 +7,7 @@ the rest is decoded as well as it can be, so one bad byte does not lose a whole 
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import zlib
 from dataclasses import dataclass, field
@@ -134,11 +135,21 @@ def decode_text(data: bytes, problems: list[Problem]) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         problems.append(Problem(
-            message=f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); read as Windows-1252",
+            message=f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); those bytes were read as Windows-1252",
             line=line,
             raw=data[max(0, exc.start - 80): exc.start + 80].decode("utf-8", errors="replace"),
         ))
-        return data.decode("cp1252", errors="replace")
+        # Only the bad bytes are read as Windows-1252: the valid UTF-8 around them ("·", "é") stays right.
+        return data.decode("utf-8", errors=_CP1252_FALLBACK)
+
+
+def _cp1252_for_bad_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
+    bad = exc.object[exc.start:exc.end]
+    return bad.decode("cp1252", errors="replace"), exc.end
+
+
+_CP1252_FALLBACK = "paperscope-cp1252-fallback"
+codecs.register_error(_CP1252_FALLBACK, _cp1252_for_bad_bytes)
 
 
 def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
