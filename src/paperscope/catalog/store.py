@@ -366,6 +366,39 @@ class Catalog:
             for chunk in _chunks(rows, 1000):
                 conn.execute(self._insert_ignore(s.embeddings), chunk)
 
+    def papers_missing_vectors(self, model: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Papers (id, content hash, clean title and abstract) with no paper-level vector for ``model``."""
+        e = s.embeddings
+        query = (
+            select(s.papers.c.id, s.papers.c.content_hash, s.papers.c.title, s.papers.c.abstract, s.papers.c.year)
+            .outerjoin(e, (e.c.content_hash == s.papers.c.content_hash) & (e.c.model == model))
+            .where(e.c.content_hash.is_(None))
+            .order_by(s.papers.c.id)
+        )
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def paper_vectors(self, model: str) -> tuple[list[str], list[bytes]]:
+        """Every paper that has a paper-level vector for ``model``: (ids, raw vectors), in id order."""
+        e = s.embeddings
+        query = (
+            select(s.papers.c.id, e.c.vector)
+            .join(e, (e.c.content_hash == s.papers.c.content_hash) & (e.c.model == model))
+            .order_by(s.papers.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    def count_paper_vectors(self, model: str) -> int:
+        e = s.embeddings
+        query = select(func.count()).select_from(
+            s.papers.join(e, (e.c.content_hash == s.papers.c.content_hash) & (e.c.model == model)))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
     def content_hashes(self) -> list[tuple[str, str]]:
         """(paper id, content hash) for every paper, in id order."""
         with self.engine.connect() as conn:

@@ -1,0 +1,91 @@
+"""`paperscope embed` and `paperscope similar`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from paperscope.cli.app import DbOption, JsonOption, app, console, err_console, fail, print_json
+from paperscope.cli.catalog_cmd import open_catalog
+
+
+@app.command()
+def embed(
+    db: Optional[str] = DbOption,
+    sentences: bool = typer.Option(True, "--sentences/--no-sentences",
+                                   help="Also embed each abstract sentence (for 'similar in method/results'); about doubles the time."),
+    limit: Optional[int] = typer.Option(None, help="Embed at most this many papers now (the rest next time)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Compute the vectors that search by meaning and similar papers use.
+
+    Resumable: vectors are stored as each batch finishes, so an interrupted run continues where it
+    stopped, and papers whose text did not change are never embedded again. Uses a GPU when ONNX
+    Runtime offers one.
+    """
+    from paperscope.index.embedder import default_embedder
+    from paperscope.index.vectors import embed_catalog
+
+    catalog = open_catalog(db)
+    try:
+        embedder = default_embedder()
+    except (FileNotFoundError, RuntimeError) as exc:
+        fail(f"the embedding model cannot be loaded: {exc}")
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task(f"embedding with {embedder.name}", total=None)
+
+        def progress(p) -> None:
+            bar.update(task, completed=p.done, total=p.total)
+
+        try:
+            result = embed_catalog(catalog, embedder, with_sentences=sentences, limit=limit, progress=progress)
+        except KeyboardInterrupt:
+            err_console.print("stopped; run `paperscope embed` again to continue where it stopped")
+            raise typer.Exit(130)
+    result["providers"] = getattr(embedder, "providers", None)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(
+            f"{result['embedded_papers']} papers embedded ({result['embedded_sentences']} sentences) in "
+            f"{result['seconds']} s with {result['model']}; {result['papers_with_vectors']} papers now have vectors.",
+            highlight=False)
+
+
+@app.command()
+def similar(
+    paper_id: Optional[str] = typer.Argument(None, help="A paper id (see `paperscope search`)."),
+    text: Optional[str] = typer.Option(None, "--text", help="Instead of a paper: a draft title and abstract."),
+    facet: Optional[str] = typer.Option(None, "--facet", help="background, method or result: like it in that respect."),
+    limit: int = typer.Option(10, help="How many papers."),
+    db: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Papers most like a paper (or a draft), also by background, method or results."""
+    from paperscope.similar import UnknownPaper, similar_papers, similar_to_text
+
+    if not paper_id and not text:
+        fail("give a paper id or --text 'a draft abstract'")
+    catalog = open_catalog(db)
+    try:
+        result = similar_to_text(catalog, text, facet, limit) if text else similar_papers(catalog, paper_id, facet, limit)
+    except UnknownPaper:
+        fail(f"no paper with id {paper_id!r} in {catalog.location}")
+    except ValueError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result.as_dict())
+        return
+    if result.message:
+        err_console.print(result.message, highlight=False)
+    table = Table("score", "title", "authors", "venue", "id", title=f"mode: {result.mode}" + (f", facet: {facet}" if facet else ""))
+    for p in result.papers:
+        venue = next((f"{a['venue'] or ''} {a['year'] or ''}".strip() for a in p.get("appearances", [])), "")
+        authors = ", ".join(p["authors"][:3]) + (" et al." if len(p["authors"]) > 3 else "")
+        table.add_row(f"{p['score']:.3f}", p["title"], authors, venue, p["id"])
+    console.print(table)
