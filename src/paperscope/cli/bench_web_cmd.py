@@ -1,0 +1,217 @@
+"""`paperscope bench web`: how fast the web app serves search pages, over real HTTP.
+
+The server is the real one (uvicorn, in a subprocess, on 127.0.0.1 and a free port) over the bench
+catalogue; the client issues real HTTP requests with httpx. Search pages are built from real titles
+(a few words of a title, some narrowed by that paper's venue as a facet click would). The baseline,
+measured in the same run against the same server, is a trivial page (``/healthz``): the cost of
+HTTP, uvicorn and FastAPI alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from paperscope.cli.app import JsonOption, bench_app, console, err_console, fail, print_json
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]{2,}")
+_STOP = frozenset("the and for with from via towards toward into over under using based are its our their this that".split())
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def _summary(client_ms: list[float], server_ms: list[float], elapsed_s: float) -> dict[str, Any]:
+    return {
+        "requests": len(client_ms),
+        "p50_ms": round(_percentile(client_ms, 0.50), 2),
+        "p99_ms": round(_percentile(client_ms, 0.99), 2),
+        "mean_ms": round(statistics.fmean(client_ms), 2) if client_ms else None,
+        "server_p50_ms": round(_percentile(server_ms, 0.50), 2) if server_ms else None,
+        "server_p99_ms": round(_percentile(server_ms, 0.99), 2) if server_ms else None,
+        "req_per_s": round(len(client_ms) / elapsed_s, 1) if elapsed_s > 0 else None,
+    }
+
+
+def search_queries(db: str, n: int, seed: int) -> tuple[list[dict[str, str]], list[str]]:
+    """Search-page parameters from real titles, and paper ids for paper pages."""
+    from sqlalchemy import func, select
+
+    from paperscope.catalog import schema as s
+    from paperscope.catalog.store import Catalog
+    from paperscope.text import clean_markup
+
+    catalog = Catalog.open(db)
+    try:
+        with catalog.engine.connect() as conn:
+            count = conn.execute(select(func.count()).select_from(s.papers)).scalar_one()
+            if not count:
+                return [], []
+            rng = random.Random(seed)
+            offsets = sorted(rng.sample(range(count), min(count, n)))
+            rows = []
+            for offset in offsets:
+                row = conn.execute(select(s.papers.c.id, s.papers.c.title).order_by(s.papers.c.id).offset(offset).limit(1)).first()
+                rows.append(row)
+            venues = dict(conn.execute(
+                select(s.appearances.c.paper_id, s.appearances.c.venue)
+                .where(s.appearances.c.paper_id.in_([r[0] for r in rows]), s.appearances.c.venue.is_not(None))
+            ).all())
+    finally:
+        catalog.close()
+    queries = []
+    for i, (pid, title) in enumerate(rows):
+        words = [w for w in _WORD.findall(clean_markup(title or "")) if w.lower() not in _STOP]
+        if not words:
+            continue
+        take = 2 + (i % 3)  # 2 to 4 words, as people type
+        start = rng.randrange(0, max(1, len(words) - take + 1))
+        params = {"q": " ".join(words[start:start + take])}
+        if i % 4 == 3 and venues.get(pid):
+            params["venue"] = venues[pid]  # a facet click
+        queries.append(params)
+    return queries, [r[0] for r in rows]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(db: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """uvicorn serving the app over ``db`` in a subprocess, on 127.0.0.1 and a free port.
+
+    uvicorn binds the port itself (not an inherited ``--fd``): asyncio then sets TCP_NODELAY on its
+    connections, as in `paperscope serve`; without it every response waits ~40 ms for a delayed ACK.
+    """
+    port = _free_port()
+    env = dict(os.environ, PAPERSCOPE_DB=db)
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "paperscope.web.app:app_from_env",
+           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_ready(client, base: str, proc: subprocess.Popen, timeout_s: float = 300.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited: " + (proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""))
+        try:
+            if client.get(base + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer within {timeout_s:.0f} s")
+
+
+def measure(client, base: str, requests: list[tuple[str, dict[str, str] | None]]) -> dict[str, Any]:
+    """Issue ``(path, params)`` requests one after another: client latency, server time (Server-Timing), req/s."""
+    client_ms: list[float] = []
+    server_ms: list[float] = []
+    errors = 0
+    started = time.perf_counter()
+    for path, params in requests:
+        t0 = time.perf_counter()
+        response = client.get(base + path, params=params)
+        client_ms.append((time.perf_counter() - t0) * 1000)
+        errors += response.status_code != 200
+        match = re.search(r"dur=([0-9.]+)", response.headers.get("server-timing", ""))
+        if match:
+            server_ms.append(float(match.group(1)))
+    result = _summary(client_ms, server_ms, time.perf_counter() - started)
+    result["errors"] = errors
+    return result
+
+
+def run_web_bench(db: str, requests: int = 500, warmup: int = 50, seed: int = 7) -> dict[str, Any]:
+    import httpx
+
+    from paperscope.catalog.store import Catalog
+    from paperscope.index.maintain import ensure_indexes
+
+    catalog = Catalog.open(db)
+    papers = catalog.paper_count()
+    ensure_indexes(catalog)  # a stale index is rebuilt here, not inside the timed server
+    catalog.close()
+    queries, paper_ids = search_queries(db, requests + warmup, seed)
+    if len(queries) < warmup + 10:
+        raise RuntimeError("the catalogue has too few titles to build queries from")
+    warm, timed = queries[:warmup], queries[warmup:warmup + requests]
+    paper_paths = [(f"/paper/{pid}", None) for pid in paper_ids]
+    proc, base = start_server(db)
+    try:
+        with httpx.Client(timeout=60) as client:
+            wait_ready(client, base, proc)
+            measure(client, base, [("/search", q) for q in warm] + paper_paths[:warmup])
+            baseline = measure(client, base, [("/healthz", None)] * len(timed))
+            search_page = measure(client, base, [("/search", q) for q in timed])
+            search_api = measure(client, base, [("/api/search", q) for q in timed[: max(10, len(timed) // 5)]])
+            paper_page = measure(client, base, paper_paths[warmup:warmup + max(10, len(timed) // 5)])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {
+        "catalogue": db,
+        "papers": papers,
+        "setup": "uvicorn (1 worker) in a subprocess on 127.0.0.1; httpx client, one request at a time",
+        "search_page": search_page,
+        "search_api_json": search_api,
+        "paper_page": paper_page,
+        "baseline_healthz": baseline,
+        "ratio_p50_search_page_to_baseline": round(search_page["p50_ms"] / baseline["p50_ms"], 1) if baseline["p50_ms"] else None,
+        "target": "search page p50 < 50 ms server time",
+        "meets_target": bool(search_page["server_p50_ms"] is not None and search_page["server_p50_ms"] < 50),
+    }
+
+
+@bench_app.command("web")
+def bench_web(
+    db: Optional[str] = typer.Option(None, "--db", help="Catalogue (default: the bench catalogue of `paperscope bench ingest`)."),
+    requests: int = typer.Option(500, min=10, help="Timed search requests."),
+    warmup: int = typer.Option(50, min=0, help="Untimed requests first (and as many paper pages)."),
+    seed: int = typer.Option(7, help="Seed for drawing titles."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Search-page latency (p50/p99) and req/s over real HTTP, next to a trivial page in the same run."""
+    from paperscope.bench.ingest_bench import BENCH_CATALOGUE
+
+    location = db or str(BENCH_CATALOGUE)
+    if "://" not in location and not Path(location).expanduser().is_file():
+        fail(f"no catalogue at {location}: run `paperscope bench ingest` first, or pass --db PATH")
+    err_console.print(f"bench web: {requests} search pages over {location} (warm-up {warmup})…", highlight=False)
+    try:
+        result = run_web_bench(location, requests=requests, warmup=warmup, seed=seed)
+    except RuntimeError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result)
+        return
+    for key, value in result.items():
+        console.print(f"{key:30} {json.dumps(value) if isinstance(value, dict) else value}", highlight=False)
