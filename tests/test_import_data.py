@@ -567,3 +567,7 @@ def test_json_lines_and_json_objects():
     assert (papers[0].title, papers[0].authors, papers[0].key) == ("Wrapped", ["A B"], "id:n1")
     with pytest.raises(SourceError):
         parse(TABULAR, source_from_bytes("/tmp/x.json", b'{"config": 1}'))
+    # A list of calendar events has titles but is not a list of papers.
+    events = [{"title": "Live Q&A", "start": "2020-04-29T11:00:00+00:00", "end": "2020-04-29T11:30:00+00:00",
+               "link": "https://example.org/speaker_5.html", "calendarId": "qa", "type": "QA Sessions"}]
+    assert TABULAR.sniff(source_from_bytes("/tmp/main_calendar.json", json.dumps(events).encode())) < 0.2

@@ -421,41 +421,42 @@ class PaperlistsImporter:
             rid = rid.strip() if isinstance(rid, str) else ("" if rid is None else str(rid))
             site = get("site")
             site = site.strip() if isinstance(site, str) else ""
+            pdf = get("pdf")
+            pdf = pdf if isinstance(pdf, str) else ""
             url = site or None
             # OpenReview: a link names the forum; otherwise the id itself on OpenReview venues.
-            for field_name in ("openreview", "or", "site", "pdf"):
-                link = get(field_name)
-                if isinstance(link, str) and "openreview.net" in link:
-                    forum = openreview_from_url(link)
-                    if forum:
-                        ids["openreview"] = forum
-                        if not url or field_name in ("openreview", "or"):
-                            url = url or f"https://openreview.net/forum?id={forum}"
-                        break
-            if "openreview" not in ids and rid and looks_or(rid):
+            forum = None
+            or_link = get("openreview") or get("or")
+            if isinstance(or_link, str) and "openreview.net" in or_link:
+                forum = openreview_from_url(or_link)
+            if forum is None and "openreview.net" in site:
+                forum = openreview_from_url(site)
+            if forum is None and "openreview.net" in pdf:
+                forum = openreview_from_url(pdf)
+            if forum:
+                ids["openreview"] = forum
+                url = url or f"https://openreview.net/forum?id={forum}"
+            elif rid and looks_or(rid):
                 ids["openreview"] = rid
             ax = get("arxiv")
-            if isinstance(ax, str) and ax:
-                found = arxiv_id(ax)
-                if found:
-                    ids["arxiv"] = found
-            if "arxiv" not in ids:
-                for field_name in ("site", "oa", "pdf"):
-                    link = get(field_name)
-                    if isinstance(link, str) and "arxiv.org" in link:
+            found = arxiv_id(ax) if isinstance(ax, str) and ax else None
+            if found is None:
+                oa = get("oa")
+                for link in (site, pdf, oa if isinstance(oa, str) else ""):
+                    if "arxiv.org" in link:
                         found = arxiv_id(link)
                         if found:
-                            ids["arxiv"] = found
                             break
+            if found:
+                ids["arxiv"] = found
             doi = get("doi")
+            found = None
             if isinstance(doi, str) and doi:
                 found = doi_from(doi)
-                if found:
-                    ids["doi"] = found
-            elif site and "doi.org/" in site:
+            elif "doi.org/" in site:
                 found = doi_from(site)
-                if found:
-                    ids["doi"] = found
+            if found:
+                ids["doi"] = found
 
             status = get("status")
             presentation = decision = None
@@ -467,12 +468,8 @@ class PaperlistsImporter:
 
             session = get("session") or get("sess")
             award = get("award")
-            if award is True:
-                award = "Award"
-            elif isinstance(award, str) and award.strip() and award.strip().lower() not in ("false", "0", "no"):
-                award = "Award" if award.strip().lower() == "true" else award.strip()
-            else:
-                award = None
+            if award is not None:
+                award = _award(award)
             if not url:
                 for field_name in ("oa", "proceeding", "url_paper", "pdf"):
                     link = get(field_name)
@@ -513,6 +510,18 @@ class PaperlistsImporter:
             return paper
 
         return build
+
+
+def _award(value: Any) -> str | None:
+    """paperlists marks awards with ``true``; a string names the award itself."""
+    if value is True:
+        return "Award"
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or text.lower() in ("false", "0", "no", "none"):
+            return None
+        return "Award" if text.lower() == "true" else text
+    return None
 
 
 def _json_kind(python_type: str) -> str:

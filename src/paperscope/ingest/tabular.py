@@ -350,13 +350,18 @@ class TabularImporter:
                 except ValueError:
                     obj = None
                 if isinstance(obj, dict):  # JSON Lines
-                    keys = resolve_columns(list(obj))
-                    return 0.7 if "title" in keys else 0.3
+                    return 0.7 if _paper_like(list(obj)) else 0.15
             return 0.5 if re.search(r'"(?:title|paper_title)"\s*:', head) else 0.1
         body = head[1:].lstrip()
-        if body.startswith("{") and re.search(r'"(?:title|paper_title)"\s*:', head):
-            return 0.5
-        return 0.0
+        if not body.startswith("{"):
+            return 0.0
+        try:
+            first, _ = json.JSONDecoder().raw_decode(body)
+        except ValueError:  # the first object is longer than the sniffed head
+            return 0.4 if re.search(r'"(?:title|paper_title)"\s*:', head) else 0.0
+        if not isinstance(first, dict):
+            return 0.0
+        return 0.5 if _paper_like(list(_flatten(first))) else 0.15
 
     # ------------------------------------------------------------------ parsing
     def parse(self, source: Source, options: ImportOptions) -> Iterator[ImportItem]:
@@ -492,6 +497,16 @@ class TabularImporter:
             if isinstance(exc, SourceError):
                 raise
             raise SourceError(f"not a JSON list ({exc})") from None
+
+
+# Fields that make an object with a title a paper rather than, say, a calendar event.
+_PAPER_EVIDENCE = {"authors", "abstract", "keywords", "decision", "openreview", "arxiv", "doi", "tldr", "track",
+                   "venue", "award"}
+
+
+def _paper_like(keys: list[str]) -> bool:
+    fields = set(resolve_columns(keys))
+    return "title" in fields and bool(fields & _PAPER_EVIDENCE)
 
 
 def _is_json_object(line: str) -> bool:
