@@ -36,7 +36,6 @@ is ignored), else the year of the first session.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from dataclasses import dataclass, field

@@ -374,7 +374,7 @@ class PaperlistsImporter:
         if not isinstance(data, list):
             kind = _json_kind(type(data).__name__)
             raise SourceError(f"expected a JSON list of paper records, found a JSON {kind}")
-        build = self._builder(venue, year)
+        build = self._builder(venue, year, options.session)
         for number, rec in enumerate(data, start=1):
             item = build(number, rec)
             yield item if item is not None else _problem_for(number, rec)
@@ -399,7 +399,7 @@ class PaperlistsImporter:
         return records, (first_error.pos, first_error)
 
     @staticmethod
-    def _builder(venue: str | None, year: int | None):
+    def _builder(venue: str | None, year: int | None, default_session: str | None = None):
         status_cache: dict[str, tuple[str | None, str | None]] = {}
         looks_or = looks_like_openreview_id
 
@@ -466,7 +466,7 @@ class PaperlistsImporter:
                     mapped = status_cache[status] = map_status(status)
                 presentation, decision = mapped
 
-            session = get("session") or get("sess")
+            session = get("session") or get("sess") or default_session
             award = get("award")
             if award is not None:
                 award = _award(award)
