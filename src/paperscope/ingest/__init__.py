@@ -67,17 +67,32 @@ def importer_named(name: str) -> Importer:
 def expand_paths(paths: list[Path]) -> Iterator[Path]:
     """Files and folders to ingest, in a stable order.
 
-    A folder that an importer reads as a whole (a Mini-Conf site) is one source; any other
-    folder is walked for files.
+    A folder that an importer reads as a whole (a Mini-Conf site) is one source, at any depth;
+    any other folder is walked for files.
     """
-    miniconf = importers().get("miniconf")
     for path in paths:
-        if path.is_dir() and not (miniconf and miniconf.sniff(Source(locator=str(path), path=path, is_dir=True)) > 0.5):
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and not _ignored(child):
-                    yield child
+        if path.is_dir() and not _is_site(path):
+            yield from _walk(path)
         else:
             yield path
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for child in sorted(folder.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if child.is_dir():
+            if _is_site(child):
+                yield child
+            else:
+                yield from _walk(child)
+        elif child.is_file() and not _ignored(child):
+            yield child
+
+
+def _is_site(folder: Path) -> bool:
+    miniconf = importers().get("miniconf")
+    return bool(miniconf) and miniconf.sniff(Source(locator=str(folder), path=folder, is_dir=True)) > 0.5
 
 
 def _ignored(path: Path) -> bool:
