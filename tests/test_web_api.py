@@ -209,6 +209,53 @@ def test_meaning_mode_falls_back_to_keywords_and_says_so(client):
     assert '<option value="semantic" selected>' in html
 
 
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory):
+    """The same catalogue with paper and sentence vectors from the bundled MiniLM model."""
+    embedder_module = pytest.importorskip("paperscope.index.embedder")
+    from paperscope.index.vectors import embed_catalog
+
+    try:
+        embedder = embedder_module.default_embedder()
+    except Exception as exc:  # model package missing
+        pytest.skip(f"the embedding model cannot be loaded: {exc}")
+    catalog = build_catalogue(tmp_path_factory.mktemp("vectors") / "catalogue.sqlite")
+    embed_catalog(catalog, embedder)
+    yield catalog
+    catalog.close()
+
+
+def test_meaning_mode_ranks_by_vectors_once_they_exist(embedded):
+    with TestClient(create_app(embedded.location, catalog=embedded)) as c:
+        data = c.get("/api/search", params={"q": "why does SGD with momentum generalise better", "mode": "meaning"}).json()
+        assert data["mode_used"] == "semantic" and data["mode"] == "semantic", data["message"]
+        assert data["hits"][0]["title"].startswith("Towards understanding how momentum")
+        hybrid = c.get("/api/search", params={"q": "momentum generalization", "mode": "hybrid", "venue": "ICML"}).json()
+        assert hybrid["mode_used"] == "hybrid" and hybrid["filters"] == {"venue": "ICML"}
+        assert hybrid["hits"][0]["title"].startswith("Towards understanding how momentum")
+        assert all(any(a["venue"] == "ICML" for a in h["appearances"]) for h in hybrid["hits"])
+        html = c.get("/search", params={"q": "momentum", "mode": "semantic"}).text
+    assert "meaning" in visible_text(html)
+
+
+def test_similar_papers_with_facet_tabs(embedded):
+    import paperscope.search
+
+    if not hasattr(paperscope.search, "more_like_this"):
+        pytest.skip("similar.py needs search.more_like_this, which search.py does not have yet")
+    pid = paper_id(embedded, "Towards understanding how momentum")
+    with TestClient(create_app(embedded.location, catalog=embedded)) as c:
+        data = c.get(f"/api/paper/{pid}").json()
+        assert data["similar_available"] and data["similar"], data["similar_message"]
+        assert pid not in [s["id"] for s in data["similar"]]
+        assert all(isinstance(s["score"], float) for s in data["similar"])
+        method = c.get(f"/api/paper/{pid}", params={"similar": "method"}).json()
+        assert method["similar_facet"] == "method" and method["similar"]
+        html = c.get(f"/paper/{pid}", params={"similar": "result"}).text
+    assert 'aria-current="page" class="active">Results</a>' in html
+    assert f'href="/paper/{pid}?similar=method#similar"' in html
+
+
 # ---------------------------------------------------------------------------------------------- pages
 def test_paper_page_shows_abstract_appearances_in_the_viewers_zone_and_bibtex(client, catalogue):
     pid = paper_id(catalogue, "Towards understanding how momentum")
@@ -350,6 +397,17 @@ def test_openapi_documents_the_api_routes_with_schemas(client):
 
 def test_healthz(client):
     assert client.get("/healthz").text == "ok"
+
+
+# ---------------------------------------------------------------------------------------------- bench
+def test_web_bench_serves_real_requests_next_to_a_baseline(catalogue):
+    from paperscope.cli.bench_web_cmd import run_web_bench
+
+    result = run_web_bench(catalogue.location, requests=12, warmup=2)
+    for part in ("search_page", "search_api_json", "paper_page", "baseline_healthz"):
+        assert result[part]["errors"] == 0 and result[part]["requests"] >= 10, part
+        assert result[part]["p50_ms"] > 0 and result[part]["server_p50_ms"] is not None
+    assert result["papers"] == 7 and result["ratio_p50_search_page_to_baseline"] > 0
 
 
 # ---------------------------------------------------------------------------------------------- BibTeX

@@ -65,7 +65,8 @@ def search_queries(db: str, n: int, seed: int) -> tuple[list[dict[str, str]], li
             if not count:
                 return [], []
             rng = random.Random(seed)
-            offsets = sorted(rng.sample(range(count), min(count, n)))
+            # without replacement when the catalogue is large enough (a small one repeats titles)
+            offsets = sorted(rng.sample(range(count), n) if count >= n else rng.choices(range(count), k=n))
             rows = []
             for offset in offsets:
                 row = conn.execute(select(s.papers.c.id, s.papers.c.title).order_by(s.papers.c.id).offset(offset).limit(1)).first()
@@ -158,8 +159,8 @@ def run_web_bench(db: str, requests: int = 500, warmup: int = 50, seed: int = 7)
     ensure_indexes(catalog)  # a stale index is rebuilt here, not inside the timed server
     catalog.close()
     queries, paper_ids = search_queries(db, requests + warmup, seed)
-    if len(queries) < warmup + 10:
-        raise RuntimeError("the catalogue has too few titles to build queries from")
+    if not queries:
+        raise RuntimeError("the catalogue has no titles to build queries from")
     warm, timed = queries[:warmup], queries[warmup:warmup + requests]
     paper_paths = [(f"/paper/{pid}", None) for pid in paper_ids]
     proc, base = start_server(db)

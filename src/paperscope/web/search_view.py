@@ -39,8 +39,41 @@ def filter_clause(name: str, value: str) -> str:
     return f'{name}:"{value}"' if any(not ch.isalnum() for ch in value) else f"{name}:{value}"
 
 
+class CatalogVectorSearch:
+    """Search by meaning over the catalogue's paper vectors: what ``search.SemanticSearcher`` asks for.
+
+    Used when the index package offers no searcher of its own. The embedding model is loaded on the
+    first search by meaning, not at start-up.
+    """
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def _parts(self):
+        from paperscope.index.embedder import default_embedder
+        from paperscope.index.vectors import load_vector_index
+
+        embedder = default_embedder()
+        return embedder, load_vector_index(self.catalog, embedder.name)
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            _, index = self._parts()
+        except Exception as exc:  # model files missing or unreadable
+            return False, f"the embedding model cannot be loaded ({type(exc).__name__})"
+        if index is None or not len(index):
+            return False, "no paper vectors yet (run `paperscope embed`)"
+        return True, ""
+
+    def search(self, text: str, limit: int) -> list[tuple[str, float]]:
+        embedder, index = self._parts()
+        if index is None:
+            return []
+        return index.search(embedder.embed([text])[0], limit)
+
+
 def _semantic_searcher(catalog: Catalog):
-    """The vector searcher of this installation, when one exists (search falls back to keywords and says so)."""
+    """The vector searcher of this installation (search falls back to keywords, and says so, without vectors)."""
     for module_name, factory in (("paperscope.index.vectors", "semantic_searcher"),
                                  ("paperscope.index.semantic", "semantic_searcher"),
                                  ("paperscope.index", "semantic_searcher")):
@@ -55,7 +88,7 @@ def _semantic_searcher(catalog: Catalog):
             except Exception:  # vectors missing or unreadable: keywords still work
                 log.exception("semantic searcher unavailable")
                 return None
-    return None
+    return CatalogVectorSearch(catalog)
 
 
 class Searcher:
