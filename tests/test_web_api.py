@@ -180,6 +180,47 @@ def test_sort_by_date_and_paging_links_keep_the_query(client):
     assert "sort=date" not in data["sort_urls"]["relevance"] and "sort=date" in data["sort_urls"]["date"]
 
 
+@pytest.fixture(scope="module")
+def demo_client(tmp_path_factory):
+    """The bundled ICLR 2020 demo (687 papers, timed sessions), ingested as a user would."""
+    from pathlib import Path
+
+    import paperscope
+    from paperscope.ingest.pipeline import ingest_targets
+    from paperscope.model import ImportOptions
+
+    demo = Path(paperscope.__file__).parent / "demo" / "miniconf_iclr2020"
+    catalog = Catalog.open(str(tmp_path_factory.mktemp("demo") / "catalogue.sqlite"))
+    run = ingest_targets(catalog, [str(demo)], ImportOptions())
+    assert catalog.paper_count() > 600, run.problem_lines()
+    with TestClient(create_app(catalog.location, catalog=catalog)) as c:
+        yield c
+    catalog.close()
+
+
+def test_paging_walks_through_all_results_and_back(demo_client):
+    first = demo_client.get("/api/search", params={"q": "learning"}).json()
+    assert first["total"] > 40 and first["pages"] == -(-first["total"] // 20) and len(first["hits"]) == 20
+    assert first["prev_url"] is None and "page=2" in first["next_url"] and "q=learning" in first["next_url"]
+    second = demo_client.get(first["next_url"] + "&format=json").json()
+    assert second["page"] == 2 and not {h["id"] for h in second["hits"]} & {h["id"] for h in first["hits"]}
+    back = demo_client.get(second["prev_url"] + "&format=json").json()
+    assert [h["id"] for h in back["hits"]] == [h["id"] for h in first["hits"]]
+    last = demo_client.get("/api/search", params={"q": "learning", "page": first["pages"]}).json()
+    assert last["next_url"] is None and 0 < len(last["hits"]) <= 20
+    html = demo_client.get("/search", params={"q": "learning", "page": 2}).text
+    assert 'rel="next"' in html and 'rel="prev"' in html and "page 2 of" in html
+
+
+def test_demo_venue_page_lists_its_sessions_in_time_order(demo_client):
+    data = demo_client.get("/api/venue/ICLR", params={"year": 2020, "tz": "UTC"}).json()
+    assert data["total"] > 600 and data["pages"] >= 4 and len(data["items"]) == 200
+    timed = [s["starts_at"] for s in data["sessions"] if s["starts_at"]]
+    assert timed == sorted(timed) and len(data["sessions"]) > 10
+    session = demo_client.get(data["sessions"][0]["url"] + "&format=json").json()
+    assert session["items"] and session["name"] == data["sessions"][0]["name"]
+
+
 def test_filter_only_query_lists_papers(client):
     data = client.get("/api/search", params={"q": "", "type": "oral"}).json()
     assert data["total"] == 3
