@@ -306,7 +306,7 @@ def venue_page(catalog: Catalog, venue: str, year: int | None, page: int, zone: 
         return result  # several years: the page lists them
     if not any(r["year"] == year for r in known):
         raise NotFound(f"{display} has no papers from {year} in this catalogue.", query=f'venue:"{display}"')
-    rows = catalog.appearances_where(venue=display, year=year)
+    rows = _slot_order(catalog.appearances_where(venue=display, year=year))
     result.sessions = _session_summaries(catalog, display, year, rows, zone)
     result.total = len(rows)
     result.pages = max(1, math.ceil(len(rows) / PROGRAM_PAGE_SIZE))
@@ -324,7 +324,7 @@ def venue_page(catalog: Catalog, venue: str, year: int | None, page: int, zone: 
 def session_page(catalog: Catalog, venue: str | None, year: int | None, name: str, zone: ViewerZone) -> m.SessionPage:
     if not name:
         raise NotFound("Which session? Give its name: /session?venue=ICML&year=2022&name=…")
-    rows = catalog.appearances_where(venue=venue or None, year=year, session=name)
+    rows = _slot_order(catalog.appearances_where(venue=venue or None, year=year, session=name))
     known = [s for s in catalog.sessions(venue or None, year) if s["name"] == name]
     if not rows and not known:
         raise NotFound(f"No session named “{name}”" + (f" at {venue}" if venue else "") + (f" {year}" if year else "") + ".",
@@ -335,6 +335,11 @@ def session_page(catalog: Catalog, venue: str | None, year: int | None, name: st
         slot_local=format_slot(first.get("starts_at"), first.get("ends_at"), zone),
         items=[program_item(r, zone) for r in rows], tz=zone.name,
     )
+
+
+def _slot_order(rows: list[dict]) -> list[dict]:
+    """Timed appearances in slot order first, then those the program gives no time (SQL sorts NULL first)."""
+    return [r for r in rows if r.get("starts_at")] + [r for r in rows if not r.get("starts_at")]
 
 
 def _tz_param(zone: ViewerZone) -> str | None:
