@@ -33,8 +33,9 @@ Planner (:func:`plan_program`)
     assigned to them exactly — a maximum-weight independent set of a transversal matroid, found by
     greedy over papers with augmenting paths — a repeated paper is visited once and its place goes to
     the next poster. The loop then re-plans with the papers already seen elsewhere taken out, while
-    that improves the total. The plan reports both numbers: when they are equal, it is optimal for
-    the distinct-paper model too.
+    that improves the total. The plan reports its total and an upper bound (the lesser of the
+    interval model's optimum and the relevance of every relevant paper seen once): when they are
+    equal, the plan is optimal for the distinct-paper model too.
 """
 
 from __future__ import annotations
@@ -156,6 +157,9 @@ def format_range(start: datetime | None, end: datetime | None, tz: ZoneInfo, wit
     text = f"{s:%a %d %b %H:%M}" if with_day else f"{s:%H:%M}"
     if end is not None:
         e = end.astimezone(tz)
+        if e.tzname() != s.tzname():   # the clocks change during the item: name both offsets
+            text += f" {s.tzname()}"
+            return text + (f"–{e:%H:%M}" if e.date() == s.date() else f" – {e:%a %d %b %H:%M}") + f" {e.tzname()}"
         text += f"–{e:%H:%M}" if e.date() == s.date() else f" – {e:%a %d %b %H:%M}"
     return f"{text} {s.tzname() or tz.key}"
 
@@ -269,7 +273,7 @@ def _local_fields(start: datetime | None, end: datetime | None, tz: ZoneInfo) ->
     s = start.astimezone(tz)
     e = end.astimezone(tz) if end else None
     return {"zone": tz.key, "day": s.date().isoformat(), "start": s.isoformat(), "end": e.isoformat() if e else None,
-            "text": format_range(start, end, tz)}
+            "text": format_range(start, end, tz), "time": format_range(start, end, tz, with_day=False)}
 
 
 def appearance_key(paper_id: str, venue: str | None, year: int | None, session: str | None,
@@ -681,7 +685,7 @@ class PlanPick:
 class PlanResult:
     picks: list[PlanPick]
     total: float                      # distinct-paper relevance of the plan
-    upper_bound: float                # best total of the interval model (appearances counted each)
+    upper_bound: float                # min(best total of the interval model, every relevant paper once)
     candidates: int
     rounds: int
 
@@ -735,6 +739,8 @@ def plan_intervals(candidates: Sequence[Candidate], relevance: dict[str, float],
         return weighted_interval_schedule(intervals)
 
     upper, chosen = solve({})
+    # A second bound: no plan sees more than every relevant paper once.
+    upper = min(upper, float(sum(rel.get(p, 0.0) for p in {p for c in cands for p in c.papers})))
     best_total, best_assign = assign_papers([cands[i] for i in chosen], rel)
     best_chosen = chosen
     rounds = 1
