@@ -38,6 +38,13 @@ def server(tmp_path_factory):
     import uvicorn
 
     catalog = build_catalogue(tmp_path_factory.mktemp("browser") / "catalogue.sqlite")
+    try:  # with vectors, similar papers rank by meaning (without, by shared terms, which finds few here)
+        from paperscope.index.embedder import default_embedder
+        from paperscope.index.vectors import embed_catalog
+
+        embed_catalog(catalog, default_embedder())
+    except Exception as exc:  # no model: the pages still work, the similar-paper step is skipped
+        print(f"no vectors for the browser catalogue: {exc}")
     app = create_app(catalog.location, catalog=catalog)
     app.state.searcher.warm_up()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

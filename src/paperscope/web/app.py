@@ -256,6 +256,7 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
         """Paper counts per venue and year."""
         return views.home_page(catalog, zone_of(request, tz), app.state.venues, app.state.searcher.available)
 
+    app.include_router(__import__("paperscope.web.schedule_routes", fromlist=["router"]).router)  # /schedule, /agenda, /plan
     return app
 
 

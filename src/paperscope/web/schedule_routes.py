@@ -158,8 +158,12 @@ def _day(text: str | None) -> date | None:
         raise HTTPException(400, f"“{text}” is not a day; give it as YYYY-MM-DD.") from None
 
 
-def _schedule_error(exc: ScheduleError) -> HTTPException:
-    return HTTPException(404, str(exc))
+def _schedule_error(exc: ScheduleError) -> Exception:
+    """A 404 that says what is missing (the app renders ``NotFound`` with its message)."""
+    from paperscope.web.views import NotFound
+
+    message = str(exc)
+    return NotFound(message[:1].upper() + message[1:] + ("" if message.endswith(".") else "."))
 
 
 def _venues(catalog) -> list[dict[str, Any]]:
@@ -313,7 +317,7 @@ def _star(request: Request, key: str, venue: str, year: str) -> dict[str, Any]:
             row = entry_agenda_row(hit)
             break
     if row is None:
-        raise HTTPException(404, "That talk or session is no longer in this program; reload the schedule.")
+        raise _schedule_error(ScheduleError("that talk or session is no longer in this program; reload the schedule"))
     item, created = add_agenda_item(_catalog(request), agenda_user(request), row)
     return {"item": item.as_dict(), "created": created}
 
@@ -352,7 +356,7 @@ def _resolve(request: Request, keep: str) -> dict[str, Any]:
     timed = agenda_timed(list_agenda(catalog, user))
     mine = next((t for t in timed if str(t.ref.id) == str(keep)), None)
     if mine is None:
-        raise HTTPException(404, "That item is not in your agenda (any more).")
+        raise _schedule_error(ScheduleError("that item is not in your agenda (any more)"))
     drop = clashing_with(mine, [t for t in timed if t.key != mine.key])
     remove_agenda_items(catalog, user, ids=[d.ref.id for d in drop])
     return {"kept": mine.ref.as_dict(), "removed": [d.ref.as_dict() for d in drop]}
@@ -383,7 +387,7 @@ def api_agenda_remove(request: Request, item_id: int) -> dict[str, Any]:
 
     n = remove_agenda_items(_catalog(request), agenda_user(request), ids=[item_id])
     if not n:
-        raise HTTPException(404, "That item is not in your agenda.")
+        raise _schedule_error(ScheduleError("that item is not in your agenda"))
     return {"removed": n}
 
 
