@@ -995,7 +995,8 @@ def score_relevance(interests: Sequence[Interest], papers: Sequence[dict[str, An
     shared: dict[str, list[str]] = {}
     for i, c in enumerate(cands):
         j = closest[c.id][0]
-        common = set(toks_c[i]) & set(toks_p[j])
+        # Words in more than a third of the venue's papers ("learning" at ICLR) explain nothing.
+        common = {t for t in set(toks_c[i]) & set(toks_p[j]) if df.get(t, 0) <= max(2, n / 3)}
         ranked = sorted(common, key=lambda t: (-math.log((1 + n) / (1 + df.get(t, 0))), t))
         shared[c.id] = [surface.get(t, t) for t in ranked[:5]]
     return Relevance(raw, relevance, closest, shared, method=used, note=note, threshold=threshold)
