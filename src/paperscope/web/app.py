@@ -68,6 +68,12 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def json_response(page: BaseModel, status: int = 200) -> JSONResponse:
+    """A page object as JSON. API routes return this rather than the model: FastAPI would validate the
+    already-typed object a second time (their ``response_model`` still documents the schema)."""
+    return JSONResponse(page.model_dump(mode="json"), status_code=status)
+
+
 def make_templates() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(HERE / "templates")),
@@ -107,7 +113,7 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
     def render(request: Request, template: str, page: BaseModel | None, zone: ViewerZone, status: int = 200,
                **extra: Any) -> Response:
         if request.query_params.get("format") == "json" and page is not None:
-            return JSONResponse(page.model_dump(mode="json"), status_code=status)
+            return json_response(page, status)
         html = env.get_template(template).render(page=page, zone=zone, request=request, path=request.url.path,
                                                  query=request.url.query, **extra)
         response = HTMLResponse(html, status_code=status)
@@ -221,8 +227,8 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
     ):
         """Ranked, faceted search (the JSON of `/search`)."""
         zone = zone_of(request, tz)
-        return app.state.searcher.page(q, mode=mode, page=str(page), sort=sort, zone=zone,
-                                       filters={"venue": venue, "year": year, "type": type, "award": award, "session": session})
+        return json_response(app.state.searcher.page(q, mode=mode, page=str(page), sort=sort, zone=zone,
+                                                     filters={"venue": venue, "year": year, "type": type, "award": award, "session": session}))
 
     @app.get("/api/paper/{paper_id}", response_model=m.PaperPage, tags=["papers"],
              responses={404: {"model": m.ErrorOut}})
@@ -230,31 +236,31 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
                   similar: str | None = Query(None, description="background, method or result: similar in that respect"),
                   tz: str | None = None):
         """A paper: abstract, every appearance, links, BibTeX and similar papers."""
-        return views.paper_page(catalog, paper_id, zone_of(request, tz), similar_facet=similar)
+        return json_response(views.paper_page(catalog, paper_id, zone_of(request, tz), similar_facet=similar))
 
     @app.get("/api/author/{name:path}", response_model=m.AuthorPage, tags=["papers"],
              responses={404: {"model": m.ErrorOut}})
     def api_author(request: Request, name: str, tz: str | None = None):
         """An author's papers in this catalogue and their co-authors with counts."""
-        return views.author_page(catalog, name, zone_of(request, tz))
+        return json_response(views.author_page(catalog, name, zone_of(request, tz)))
 
     @app.get("/api/venue/{venue}", response_model=m.VenuePage, tags=["programs"],
              responses={404: {"model": m.ErrorOut}})
     def api_venue(request: Request, venue: str, year: int | None = None, page: int = Query(1, ge=1),
                   tz: str | None = None):
         """A venue's years, or with a year its sessions and papers in slot order (paged)."""
-        return views.venue_page(catalog, venue, year, page, zone_of(request, tz), app.state.venues)
+        return json_response(views.venue_page(catalog, venue, year, page, zone_of(request, tz), app.state.venues))
 
     @app.get("/api/session", response_model=m.SessionPage, tags=["programs"],
              responses={404: {"model": m.ErrorOut}})
     def api_session(request: Request, name: str, venue: str = "", year: int | None = None, tz: str | None = None):
         """The papers of one session in slot order."""
-        return views.session_page(catalog, venue, year, name, zone_of(request, tz))
+        return json_response(views.session_page(catalog, venue, year, name, zone_of(request, tz)))
 
     @app.get("/api/venues", response_model=m.HomePage, tags=["programs"])
     def api_venues(request: Request, tz: str | None = None):
         """Paper counts per venue and year."""
-        return views.home_page(catalog, zone_of(request, tz), app.state.venues, app.state.searcher.available)
+        return json_response(views.home_page(catalog, zone_of(request, tz), app.state.venues, app.state.searcher.available))
 
     app.include_router(__import__("paperscope.web.schedule_routes", fromlist=["router"]).router)  # /schedule, /agenda, /plan
     return app
