@@ -1,0 +1,166 @@
+"""The query language: what users type becomes a structured query; nothing they type breaks a search."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from paperscope.catalog.store import Catalog
+from paperscope.index.lexical import LexicalIndex
+from paperscope.model import Appearance, PaperRecord
+from paperscope.search import (
+    MAX_CLAUSES,
+    MAX_QUERY_CHARS,
+    FilterClause,
+    ParsedQuery,
+    QueryBuilder,
+    TextClause,
+    parse_query,
+)
+
+
+def words(q: ParsedQuery) -> list[list[tuple[str, bool, str | None]]]:
+    return [[(c.text, c.phrase, c.field) for c in group] for group in q.groups]
+
+
+# ------------------------------------------------------------------------------------ units
+def test_plain_words_are_each_required():
+    q = parse_query("graph neural networks")
+    assert words(q) == [[("graph", False, None)], [("neural", False, None)], [("networks", False, None)]]
+    assert not q.excluded and not q.filters
+
+
+def test_quoted_phrase_and_excluded_word_and_phrase():
+    q = parse_query('"graph neural"  networks -survey -"large language"')
+    assert words(q) == [[("graph neural", True, None)], [("networks", False, None)]]
+    assert q.excluded == (TextClause("survey"), TextClause("large language", phrase=True))
+
+
+def test_not_and_bang_exclude_like_minus():
+    assert parse_query("NOT survey").excluded == (TextClause("survey"),)
+    assert parse_query("!survey").excluded == (TextClause("survey"),)
+
+
+def test_or_joins_neighbouring_words_into_alternatives():
+    q = parse_query("diffusion OR flow matching")
+    assert words(q) == [[("diffusion", False, None), ("flow", False, None)], [("matching", False, None)]]
+    assert words(parse_query("a || b")) == [[("a", False, None), ("b", False, None)]]
+
+
+def test_and_is_the_default_and_stray_operators_are_ignored():
+    q = parse_query("AND attention OR AND ( ) * ^ : - + OR")
+    assert words(q) == [[("attention", False, None)]]
+
+
+def test_filters_with_plain_and_quoted_values():
+    q = parse_query('author:bengio venue:"ICLR 2023" year:2020..2022 type:oral award:any session:"Poster Session 3"')
+    assert q.filters == (
+        FilterClause("author", "bengio"), FilterClause("venue", "ICLR 2023"), FilterClause("year", "2020..2022"),
+        FilterClause("type", "oral"), FilterClause("award", "any"), FilterClause("session", "Poster Session 3"),
+    )
+    assert not q.groups
+
+
+def test_field_names_are_case_insensitive_and_aliased():
+    q = parse_query("Venue:ICML AUTHORS:hinton by:lecun")
+    assert q.filters == (FilterClause("venue", "ICML"), FilterClause("author", "hinton"), FilterClause("author", "lecun"))
+
+
+def test_a_space_after_the_colon_is_forgiven():
+    assert parse_query("venue: ICML").filters == (FilterClause("venue", "ICML"),)
+    q = parse_query("venue: -survey")  # the next word is an exclusion, not a value
+    assert not q.filters and q.excluded == (TextClause("survey"),)
+    assert "needs a value" in " ".join(q.notes)
+
+
+def test_title_field_is_a_text_clause_in_the_title_only():
+    q = parse_query('title:transformer title:"vision transformer" -title:survey')
+    assert words(q) == [[("transformer", False, "title")], [("vision transformer", True, "title")]]
+    assert q.excluded == (TextClause("survey", field="title"),)
+
+
+def test_unknown_field_is_just_a_word():
+    assert words(parse_query("foo:bar")) == [[("foo:bar", False, None)]]
+
+
+def test_excluded_filters():
+    q = parse_query("-venue:icml NOT type:poster")
+    assert q.excluded_filters == (FilterClause("venue", "icml"), FilterClause("type", "poster"))
+
+
+def test_unbalanced_quote_closes_at_the_end():
+    q = parse_query('"graph neural networks')
+    assert words(q) == [[("graph neural networks", True, None)]]
+    q = parse_query('session:"Poster Session')
+    assert q.filters == (FilterClause("session", "Poster Session"),)
+
+
+def test_empty_values_and_empty_phrases_are_dropped_with_a_note():
+    q = parse_query('author: "" title:""')
+    assert q.is_empty
+    assert any("author:" in n for n in q.notes)
+
+
+def test_huge_query_is_capped_with_a_message():
+    q = parse_query("word " * 2000)
+    assert any(str(MAX_QUERY_CHARS) in n for n in q.notes)
+    assert sum(len(g) for g in q.groups) == MAX_CLAUSES
+    assert any(f"first {MAX_CLAUSES}" in n for n in q.notes)
+
+
+def test_control_characters_and_lone_surrogates_do_not_survive():
+    q = parse_query("gra\x00ph \ud800neural")
+    assert all(ch.isprintable() for c in q.groups for ch in c[0].text)
+
+
+def test_canonical_form_round_trips():
+    text = 'a OR "b c" d title:h -e -"f g" author:"Yoshua Bengio" -venue:icml'
+    q = parse_query(text)
+    assert q.canonical() == text
+    assert parse_query(q.canonical()) == q
+
+
+# ------------------------------------------------------------------------------------ property
+@pytest.fixture(scope="module")
+def tiny_index(tmp_path_factory):
+    path = tmp_path_factory.mktemp("parser") / "catalogue.sqlite"
+    catalog = Catalog.open(str(path))
+    records = [
+        PaperRecord(title="Attention Is All You Need", authors=["Ashish Vaswani", "Noam Shazeer"],
+                    abstract="The dominant sequence transduction models are based on recurrent networks.",
+                    appearance=Appearance(venue="NeurIPS", year=2017, presentation="oral", session="Oral 1",
+                                          award="Best Paper")),
+        PaperRecord(title="Deep Residual Learning for Image Recognition", authors=["Kaiming He"],
+                    abstract="Deeper neural networks are more difficult to train.",
+                    appearance=Appearance(venue="CVPR", year=2016, presentation="poster")),
+    ]
+    catalog.ingest("tiny", "test", "h1", records)
+    index = LexicalIndex.for_catalog(catalog)
+    index.rebuild(catalog)
+    yield index
+    catalog.close()
+
+
+query_alphabet = st.sampled_from(list('abcxyz019 "-+!:*^()|&~\\\'.,OR AND NOT title: author: venue: year: type: award: session: ..>=< é\t'))
+query_text = st.one_of(
+    st.text(max_size=120),
+    st.lists(query_alphabet, max_size=60).map("".join),
+    st.lists(st.sampled_from(["OR", "AND", "NOT", "-", '"', "title:", "venue:", "year:", "year:2020..", "award:any",
+                              "type:oral", "session:", "attention", "neural", "(", ")", "*", ":", " "]), max_size=20).map(" ".join),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query_text)
+def test_any_text_parses_round_trips_and_runs_on_tantivy(tiny_index, text):
+    q = parse_query(text)
+    again = parse_query(q.canonical())
+    assert again == q
+    assert again.canonical() == q.canonical()
+    searcher = tiny_index.searcher()
+    builder = QueryBuilder(tiny_index, searcher)
+    query, _ = builder.build(q)
+    searcher.search(query, 5, count=True)
+    any_query, _ = builder.build(q, any_group=True)
+    searcher.search(any_query, 5, count=True)
