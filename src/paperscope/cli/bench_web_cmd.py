@@ -52,43 +52,34 @@ def _summary(client_ms: list[float], server_ms: list[float], elapsed_s: float) -
 
 def search_queries(db: str, n: int, seed: int) -> tuple[list[dict[str, str]], list[str]]:
     """Search-page parameters from real titles, and paper ids for paper pages."""
-    from sqlalchemy import func, select
-
-    from paperscope.catalog import schema as s
     from paperscope.catalog.store import Catalog
     from paperscope.text import clean_markup
 
     catalog = Catalog.open(db)
     try:
-        with catalog.engine.connect() as conn:
-            count = conn.execute(select(func.count()).select_from(s.papers)).scalar_one()
-            if not count:
-                return [], []
-            rng = random.Random(seed)
-            # without replacement when the catalogue is large enough (a small one repeats titles)
-            offsets = sorted(rng.sample(range(count), n) if count >= n else rng.choices(range(count), k=n))
-            rows = []
-            for offset in offsets:
-                row = conn.execute(select(s.papers.c.id, s.papers.c.title).order_by(s.papers.c.id).offset(offset).limit(1)).first()
-                rows.append(row)
-            venues = dict(conn.execute(
-                select(s.appearances.c.paper_id, s.appearances.c.venue)
-                .where(s.appearances.c.paper_id.in_([r[0] for r in rows]), s.appearances.c.venue.is_not(None))
-            ).all())
+        all_ids = [pid for pid, _ in catalog.content_hashes()]
+        if not all_ids:
+            return [], []
+        rng = random.Random(seed)
+        # without replacement when the catalogue is large enough (a small one repeats titles)
+        ids = rng.sample(all_ids, n) if len(all_ids) >= n else rng.choices(all_ids, k=n)
+        found = {p["id"]: p for p in catalog.papers(list(dict.fromkeys(ids)))}
     finally:
         catalog.close()
     queries = []
-    for i, (pid, title) in enumerate(rows):
-        words = [w for w in _WORD.findall(clean_markup(title or "")) if w.lower() not in _STOP]
+    for i, pid in enumerate(ids):
+        paper = found.get(pid)
+        words = [w for w in _WORD.findall(clean_markup(paper["title"] or "")) if w.lower() not in _STOP] if paper else []
         if not words:
             continue
         take = 2 + (i % 3)  # 2 to 4 words, as people type
         start = rng.randrange(0, max(1, len(words) - take + 1))
         params = {"q": " ".join(words[start:start + take])}
-        if i % 4 == 3 and venues.get(pid):
-            params["venue"] = venues[pid]  # a facet click
+        venue = next((a["venue"] for a in paper["appearances"] if a.get("venue")), None)
+        if i % 4 == 3 and venue:
+            params["venue"] = venue  # a facet click
         queries.append(params)
-    return queries, [r[0] for r in rows]
+    return queries, ids
 
 
 def _free_port() -> int:

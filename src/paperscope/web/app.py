@@ -262,7 +262,9 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
         """Paper counts per venue and year."""
         return json_response(views.home_page(catalog, zone_of(request, tz), app.state.venues, app.state.searcher.available))
 
-    app.include_router(__import__("paperscope.web.schedule_routes", fromlist=["router"]).router)  # /schedule, /agenda, /plan
+    from paperscope.web import schedule_routes
+
+    app.include_router(schedule_routes.router)  # the planner's pages: /schedule, /agenda, /plan
     return app
 
 

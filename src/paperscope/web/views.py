@@ -141,36 +141,47 @@ def parse_page(value: str | int | None) -> int:
 
 # ------------------------------------------------------------------------------------------ home
 class VenueCache:
-    """Venue/year paper counts for the home page, recomputed at most once a minute."""
+    """Venue/year paper counts (home page, venue pages), served from memory and refreshed in the
+    background when older than ``ttl_s``: counting every appearance of a large catalogue takes
+    seconds, which no page should wait for."""
 
-    def __init__(self, ttl_s: float = 60.0):
+    def __init__(self, ttl_s: float = 300.0):
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
+        self._compute = threading.Lock()
         self._at = 0.0
         self._value: tuple[int, list[dict]] | None = None
+        self._refreshing = False
 
     def get(self, catalog: Catalog) -> tuple[int, list[dict]]:
         with self._lock:
-            if self._value is None or time.monotonic() - self._at > self.ttl_s:
-                self._value = (catalog.paper_count(), catalog.venue_counts() if hasattr(catalog, "venue_counts")
-                               else _venue_counts(catalog))
-                self._at = time.monotonic()
-            return self._value
+            value = self._value
+            stale = value is None or time.monotonic() - self._at > self.ttl_s
+            if value is not None and stale and not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self.refresh, args=(catalog,), daemon=True).start()
+        if value is None:
+            return self.refresh(catalog)
+        return value
+
+    def refresh(self, catalog: Catalog, min_age_s: float = 0.0) -> tuple[int, list[dict]]:
+        """Recount now (unless the counts are younger than ``min_age_s``)."""
+        with self._compute:
+            if self._value is not None and time.monotonic() - self._at < min_age_s:
+                return self._value
+            try:
+                value = (catalog.paper_count(), _venue_counts(catalog))
+                with self._lock:
+                    self._value, self._at = value, time.monotonic()
+                return value
+            finally:
+                self._refreshing = False
 
 
 def _venue_counts(catalog: Catalog) -> list[dict]:
-    # Catalog.stats() also lists flagged papers one by one; the home page needs only the counts.
-    from sqlalchemy import func, select
-
-    from paperscope.catalog import schema as s
-
-    a = s.appearances
-    with catalog.engine.connect() as conn:
-        rows = conn.execute(
-            select(a.c.venue, a.c.year, func.count(func.distinct(a.c.paper_id)))
-            .group_by(a.c.venue, a.c.year).order_by(a.c.venue, a.c.year)
-        ).all()
-    return [{"venue": v, "year": y, "papers": n} for v, y, n in rows]
+    if hasattr(catalog, "venue_counts"):  # the cheap query, where the catalogue offers it
+        return catalog.venue_counts()
+    return catalog.stats()["by_venue"]
 
 
 def home_page(catalog: Catalog, zone: ViewerZone, venues: VenueCache, search_available: bool) -> m.HomePage:
@@ -294,6 +305,9 @@ def venue_page(catalog: Catalog, venue: str, year: int | None, page: int, zone: 
                venues: VenueCache) -> m.VenuePage:
     _, counts = venues.get(catalog)
     known = [r for r in counts if (r["venue"] or "").lower() == venue.lower()]
+    if not known:  # perhaps ingested since the last count: recount (at most every 10 s) before saying no
+        _, counts = venues.refresh(catalog, min_age_s=10.0)
+        known = [r for r in counts if (r["venue"] or "").lower() == venue.lower()]
     if not known:
         raise NotFound(f"No venue named “{venue}” in this catalogue.", query=f'venue:"{venue}"')
     display = known[0]["venue"]
