@@ -424,3 +424,102 @@ def test_the_json_write_api_takes_only_json(client, catalogue):
     item_id = r.json()["item"]["id"]
     assert client.delete(f"/api/agenda/{item_id}").json() == {"removed": 1}
     assert client.delete(f"/api/agenda/{item_id}").status_code == 404
+
+
+# ------------------------------------------------------------------------------------------------
+# In a real browser: star, see the clash, keep one, plan, accept, download the calendar
+# ------------------------------------------------------------------------------------------------
+
+CHROMIUM = __import__("os").environ.get("PAPERSCOPE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture
+def live_server(catalogue):
+    import shutil
+    import socket
+    import threading
+    import time
+
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    uvicorn = pytest.importorskip("uvicorn")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set PAPERSCOPE_CHROMIUM)")
+    from paperscope.web import schedule_routes
+    from paperscope.web.app import create_app
+
+    app = create_app(catalogue.location, catalog=catalogue)
+    if not any(getattr(r, "path", None) == "/agenda" for r in app.routes):
+        app.include_router(schedule_routes.router)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+def test_in_a_browser_star_resolve_plan_accept_and_download(live_server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        except Exception as exc:  # noqa: BLE001
+            pytest.skip(f"cannot launch {CHROMIUM}: {str(exc).splitlines()[0]}")
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="America/Los_Angeles",
+                                      accept_downloads=True)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        page.goto(f"{live_server}/schedule?venue=ICML&year=2022&tz=America/Los_Angeles")
+        assert page.locator("h1").inner_text() == "ICML 2022 schedule"
+        for title in ("Invariant graph networks", "Bandits with knapsacks"):
+            page.get_by_role("button", name=f"Star {title}").click()
+            page.wait_for_load_state()
+            assert page.get_by_role("button", name=f"Unstar {title}").is_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "planner-schedule.png"), full_page=True)
+
+        page.goto(f"{live_server}/agenda")
+        assert "1 clash" in page.locator("#clash-title").inner_text()
+        assert page.locator("li.clash").count() == 2
+        page.screenshot(path=str(ARTIFACTS / "planner-agenda-clash.png"), full_page=True)
+        page.get_by_role("button", name="Keep Bandits with knapsacks and remove what clashes with it").click()
+        page.wait_for_url("**/agenda")
+        assert page.locator("#clash-title").count() == 0
+        assert page.locator("li.planner-row .program-title").all_inner_texts() == ["Bandits with knapsacks"]
+
+        page.goto(f"{live_server}/plan?tz=America/Los_Angeles")
+        page.locator("#plan-text").fill("graph networks")
+        page.locator("input[name=year]").fill("2022")
+        page.get_by_role("button", name="Plan", exact=True).click()
+        page.wait_for_url("**/plan?**")
+        assert "Why:" in page.locator("main").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "planner-plan.png"), full_page=True)
+        page.get_by_role("button", name="Put this plan in my agenda").click()
+        page.wait_for_url("**/agenda")
+        titles = page.locator("li.planner-row .program-title").all_inner_texts()
+        assert "Bandits with knapsacks" in titles and any("graph" in t.lower() for t in titles)
+
+        with page.expect_download() as info:
+            page.get_by_role("link", name="Add to calendar (.ics)").click()
+        ics = tmp_path / "agenda.ics"
+        info.value.save_as(ics)
+        from icalendar import Calendar
+
+        events = Calendar.from_ical(ics.read_bytes()).walk("VEVENT")
+        assert len(events) == len(titles)
+        assert not errors, errors
+        browser.close()
