@@ -465,3 +465,9 @@ def test_bibtex_escapes_latex_specials_and_accents_and_keys_like_scholar():
     feed_only = to_bibtex({"id": "p2", "title": "A Feed Paper", "authors": [], "ids": {"arxiv": "2101.00001"},
                            "appearances": [{"venue": "Hugging Face Papers"}]})
     assert feed_only.startswith("@misc{") and "eprint = {2101.00001}" in feed_only
+
+
+def test_pages_answer_head_requests(client):
+    for url in ("/", "/search?q=momentum", "/healthz"):
+        r = client.head(url)
+        assert r.status_code == 200 and r.content == b"", url

@@ -32,6 +32,7 @@ def serve(
         web_app.state.searcher.warm_up()
     except Exception as exc:  # the pages without search still work; search explains its problem
         err_console.print(f"[yellow]search is unavailable: {exc}[/]", highlight=False)
+    web_app.state.venues.get(web_app.state.catalog)  # count venues now, not on the first visitor's time
     err_console.print(f"paperscope on http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs; Ctrl+C stops)",
                       highlight=False)
     if workers > 1:

@@ -154,7 +154,7 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
                                         "It has been logged; try again, or search for something else.")
 
     # ------------------------------------------------------------------ HTML pages (+ ?format=json)
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def home(request: Request, q: str | None = None, tz: str | None = None):
         if q is not None:
             return search_html(request, q=q, tz=tz)
@@ -162,7 +162,7 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
         page = views.home_page(catalog, zone, app.state.venues, app.state.searcher.available)
         return render(request, "home.html", page, zone)
 
-    @app.get("/search", include_in_schema=False)
+    @app.api_route("/search", methods=["GET", "HEAD"], include_in_schema=False)
     def search_html(request: Request, q: str = "", mode: str = "keyword", page: str = "1", sort: str = "relevance",
                     venue: str = "", year: str = "", type: str = "", award: str = "", session: str = "",
                     tz: str | None = None):
@@ -171,13 +171,13 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
                                          filters={"venue": venue, "year": year, "type": type, "award": award, "session": session})
         return render(request, "search.html", result, zone)
 
-    @app.get("/paper/{paper_id}", include_in_schema=False)
+    @app.api_route("/paper/{paper_id}", methods=["GET", "HEAD"], include_in_schema=False)
     def paper_html(request: Request, paper_id: str, similar: str | None = None, tz: str | None = None):
         zone = zone_of(request, tz)
         page = views.paper_page(catalog, paper_id, zone, similar_facet=similar or None)
         return render(request, "paper.html", page, zone)
 
-    @app.get("/paper/{paper_id}/bibtex", include_in_schema=False)
+    @app.api_route("/paper/{paper_id}/bibtex", methods=["GET", "HEAD"], include_in_schema=False)
     def paper_bibtex(paper_id: str):
         paper = catalog.paper(paper_id)
         if paper is None:
@@ -186,16 +186,16 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
 
         return PlainTextResponse(to_bibtex(paper), media_type="application/x-bibtex; charset=utf-8")
 
-    @app.get("/author/{name:path}", include_in_schema=False)
+    @app.api_route("/author/{name:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def author_html(request: Request, name: str, tz: str | None = None):
         zone = zone_of(request, tz)
         return render(request, "author.html", views.author_page(catalog, name, zone), zone)
 
-    @app.get("/venue/{venue}", include_in_schema=False)
+    @app.api_route("/venue/{venue}", methods=["GET", "HEAD"], include_in_schema=False)
     def venue_html(request: Request, venue: str, year: str | None = None, page: str = "1", tz: str | None = None):
         return venue_year_html(request, venue, year or "", page, tz)
 
-    @app.get("/venue/{venue}/{year}", include_in_schema=False)
+    @app.api_route("/venue/{venue}/{year}", methods=["GET", "HEAD"], include_in_schema=False)
     def venue_year_html(request: Request, venue: str, year: str, page: str = "1", tz: str | None = None):
         zone = zone_of(request, tz)
         parsed = views.parse_year(year)
@@ -204,13 +204,13 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
         result = views.venue_page(catalog, venue, parsed, views.parse_page(page), zone, app.state.venues)
         return render(request, "venue.html", result, zone)
 
-    @app.get("/session", include_in_schema=False)
+    @app.api_route("/session", methods=["GET", "HEAD"], include_in_schema=False)
     def session_html(request: Request, name: str = "", venue: str = "", year: str = "", tz: str | None = None):
         zone = zone_of(request, tz)
         result = views.session_page(catalog, venue, views.parse_year(year), name, zone)
         return render(request, "session.html", result, zone)
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     def healthz():
         return PlainTextResponse("ok")
 
