@@ -341,7 +341,7 @@ def agenda_resolve(
 
 
 def _interests(catalog, interests: Path | None, text: str | None, library: bool):
-    from paperscope.schedule import Interest, ScheduleError, interests_from_lines, read_interests
+    from paperscope.schedule import Interest, ScheduleError, read_interests
 
     given = sum(x is not None and x is not False for x in (interests, text, library or None))
     if given == 0:
@@ -399,7 +399,7 @@ def plan(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from paperscope.catalog.agenda import add_agenda_item, list_agenda, remove_plan_items
-    from paperscope.schedule import (agenda_timed, day_bounds, iso_utc, make_plan, parse_day, plan_agenda_rows)
+    from paperscope.schedule import agenda_timed, day_bounds, iso_utc, make_plan, parse_day, plan_agenda_rows
 
     venue, year = _venue_year(venue, year)
     if method not in ("auto", "embedding", "tfidf"):

@@ -452,7 +452,7 @@ def agenda_bib(request: Request):
 
 
 def _plan(request: Request, venue: str, year: str, text: str, day: str, mpp: str, tz: str | None, method: str):
-    from paperscope.schedule import Interest, make_plan
+    from paperscope.schedule import make_plan
 
     zone = _zone(request, tz)
     try:
