@@ -17,6 +17,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -120,26 +121,49 @@ def wait_ready(client, base: str, proc: subprocess.Popen, timeout_s: float = 300
     raise RuntimeError(f"the server did not answer within {timeout_s:.0f} s")
 
 
-def measure(client, base: str, requests: list[tuple[str, dict[str, str] | None]]) -> dict[str, Any]:
-    """Issue ``(path, params)`` requests one after another: client latency, server time (Server-Timing), req/s."""
+def measure(client, base: str, requests: list[tuple[str, dict[str, str] | None]], concurrency: int = 1) -> dict[str, Any]:
+    """Issue ``(path, params)`` requests: client latency, server time (Server-Timing), req/s.
+
+    With ``concurrency`` > 1 that many clients share the list, each on its own connection.
+    """
+    import httpx
+
     client_ms: list[float] = []
     server_ms: list[float] = []
     errors = 0
+    lock = threading.Lock()
+
+    def run(share, http) -> None:
+        nonlocal errors
+        for path, params in share:
+            t0 = time.perf_counter()
+            response = http.get(base + path, params=params)
+            took = (time.perf_counter() - t0) * 1000
+            match = re.search(r"dur=([0-9.]+)", response.headers.get("server-timing", ""))
+            with lock:
+                client_ms.append(took)
+                errors += response.status_code != 200
+                if match:
+                    server_ms.append(float(match.group(1)))
+
     started = time.perf_counter()
-    for path, params in requests:
-        t0 = time.perf_counter()
-        response = client.get(base + path, params=params)
-        client_ms.append((time.perf_counter() - t0) * 1000)
-        errors += response.status_code != 200
-        match = re.search(r"dur=([0-9.]+)", response.headers.get("server-timing", ""))
-        if match:
-            server_ms.append(float(match.group(1)))
+    if concurrency <= 1:
+        run(requests, client)
+    else:
+        clients = [httpx.Client(timeout=60) for _ in range(concurrency)]
+        threads = [threading.Thread(target=run, args=(requests[i::concurrency], c)) for i, c in enumerate(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for c in clients:
+            c.close()
     result = _summary(client_ms, server_ms, time.perf_counter() - started)
     result["errors"] = errors
     return result
 
 
-def run_web_bench(db: str, requests: int = 500, warmup: int = 50, seed: int = 7) -> dict[str, Any]:
+def run_web_bench(db: str, requests: int = 500, warmup: int = 50, seed: int = 7, concurrency: int = 4) -> dict[str, Any]:
     import httpx
 
     from paperscope.catalog.store import Catalog
@@ -163,6 +187,7 @@ def run_web_bench(db: str, requests: int = 500, warmup: int = 50, seed: int = 7)
             search_page = measure(client, base, [("/search", q) for q in timed])
             search_api = measure(client, base, [("/api/search", q) for q in timed[: max(10, len(timed) // 5)]])
             paper_page = measure(client, base, paper_paths[warmup:warmup + max(10, len(timed) // 5)])
+            concurrent = measure(client, base, [("/search", q) for q in timed], concurrency=concurrency) if concurrency > 1 else None
     finally:
         proc.terminate()
         try:
@@ -172,11 +197,14 @@ def run_web_bench(db: str, requests: int = 500, warmup: int = 50, seed: int = 7)
     return {
         "catalogue": db,
         "papers": papers,
-        "setup": "uvicorn (1 worker) in a subprocess on 127.0.0.1; httpx client, one request at a time",
+        "setup": "uvicorn (1 worker) in a subprocess on 127.0.0.1; httpx clients; one request at a time unless named",
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "search_page": search_page,
         "search_api_json": search_api,
         "paper_page": paper_page,
         "baseline_healthz": baseline,
+        f"search_page_{concurrency}_clients": concurrent,
         "ratio_p50_search_page_to_baseline": round(search_page["p50_ms"] / baseline["p50_ms"], 1) if baseline["p50_ms"] else None,
         "target": "search page p50 < 50 ms server time",
         "meets_target": bool(search_page["server_p50_ms"] is not None and search_page["server_p50_ms"] < 50),
@@ -189,6 +217,7 @@ def bench_web(
     requests: int = typer.Option(500, min=10, help="Timed search requests."),
     warmup: int = typer.Option(50, min=0, help="Untimed requests first (and as many paper pages)."),
     seed: int = typer.Option(7, help="Seed for drawing titles."),
+    concurrency: int = typer.Option(4, min=1, help="Clients at once for the throughput run (1: skip it)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Search-page latency (p50/p99) and req/s over real HTTP, next to a trivial page in the same run."""
@@ -199,7 +228,7 @@ def bench_web(
         fail(f"no catalogue at {location}: run `paperscope bench ingest` first, or pass --db PATH")
     err_console.print(f"bench web: {requests} search pages over {location} (warm-up {warmup})…", highlight=False)
     try:
-        result = run_web_bench(location, requests=requests, warmup=warmup, seed=seed)
+        result = run_web_bench(location, requests=requests, warmup=warmup, seed=seed, concurrency=concurrency)
     except RuntimeError as exc:
         fail(str(exc))
     if as_json:
