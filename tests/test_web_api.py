@@ -356,6 +356,7 @@ def test_venue_and_session_pages_list_papers_in_slot_order(client):
     assert data["sessions"][0]["name"] == "Deep Learning" and data["sessions"][0]["papers"] == 3
     session = client.get(data["sessions"][0]["url"] + "&tz=UTC&format=json").json()
     assert session["room"] == "Ballroom 1 & 2" and len(session["items"]) == 3
+    assert session["moderator"] == "Grigorios Chrysos"
     assert session["slot_local"] == "Wed 20 Jul 2022, 14:30–15:30 UTC"
     assert session == client.get("/api/session", params={"venue": "ICML", "year": 2022, "name": "Deep Learning", "tz": "UTC"}).json()
     assert client.get("/venue/ICML").status_code == 200  # one year: shown directly

@@ -195,6 +195,7 @@ class SessionPage(BaseModel):
     year: int | None = None
     name: str
     room: str | None = None
+    moderator: str | None = None
     slot_local: str | None = None
     items: list[ProgramItem] = []
     tz: str = "UTC"

@@ -346,6 +346,7 @@ def session_page(catalog: Catalog, venue: str | None, year: int | None, name: st
     first = known[0] if known else rows[0]
     return m.SessionPage(
         venue=first.get("venue") or venue, year=first.get("year") or year, name=name, room=first.get("room"),
+        moderator=next((r["moderator"] for r in rows if r.get("moderator")), None),
         slot_local=format_slot(first.get("starts_at"), first.get("ends_at"), zone),
         items=[program_item(r, zone) for r in rows], tz=zone.name,
     )
