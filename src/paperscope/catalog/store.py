@@ -265,11 +265,7 @@ class Catalog:
     def stats(self) -> dict[str, Any]:
         with self.engine.connect() as conn:
             count = lambda table: conn.execute(select(func.count()).select_from(table)).scalar_one()  # noqa: E731
-            by_venue = conn.execute(
-                select(s.appearances.c.venue, s.appearances.c.year, func.count(func.distinct(s.appearances.c.paper_id)))
-                .group_by(s.appearances.c.venue, s.appearances.c.year)
-                .order_by(s.appearances.c.venue, s.appearances.c.year)
-            ).all()
+            by_venue = self._venue_counts(conn)
             by_type = conn.execute(
                 select(s.appearances.c.presentation, func.count()).group_by(s.appearances.c.presentation)
             ).all()
@@ -278,8 +274,9 @@ class Catalog:
                 .order_by(s.papers.c.id)
             ).all()
             flagged_list = []
+            apps_by_paper = self._appearances(conn, [pid for pid, _, _ in flagged])
             for pid, flags, title in flagged:
-                apps = self._appearances(conn, [pid]).get(pid, [])
+                apps = apps_by_paper.get(pid, [])
                 first = apps[0] if apps else {}
                 flagged_list.append({
                     "id": pid, "flags": flags.split(","), "title": title,
@@ -295,10 +292,24 @@ class Catalog:
                 "sessions": count(s.sessions),
                 "quarantined": count(s.quarantine),
                 "embedded": count(s.embeddings),
-                "by_venue": [{"venue": v, "year": y, "papers": n} for v, y, n in by_venue],
+                "by_venue": by_venue,
                 "by_type": {str(t or "unknown"): n for t, n in by_type},
                 "flagged": flagged_list,
             }
+
+    def venue_counts(self) -> list[dict[str, Any]]:
+        """Papers per (venue, year), for the home page and `stats`."""
+        with self.engine.connect() as conn:
+            return self._venue_counts(conn)
+
+    @staticmethod
+    def _venue_counts(conn) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            select(s.appearances.c.venue, s.appearances.c.year, func.count(func.distinct(s.appearances.c.paper_id)))
+            .group_by(s.appearances.c.venue, s.appearances.c.year)
+            .order_by(s.appearances.c.venue, s.appearances.c.year)
+        ).all()
+        return [{"venue": v, "year": y, "papers": n} for v, y, n in rows]
 
     def quarantined(self, limit: int | None = None) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
