@@ -113,6 +113,7 @@ def run_search_bench(db: str, queries: int = 1000, seed: int = 13, limit: int = 
     found = {"paperscope": 0, "baseline_tantivy_parser": 0}
     facet_paths = {"aggregation": 0, "term_walk": 0}
     zero_hits = 0
+    stages: dict[str, list[float]] = {}
     for number, (query, _text, source_id) in enumerate(workload):
         names = list(runners)
         rotation = number % len(names)
@@ -128,6 +129,8 @@ def run_search_bench(db: str, queries: int = 1000, seed: int = 13, limit: int = 
             if name == "paperscope":
                 found[name] += any(h.paper_id == source_id for h in result.hits)
                 zero_hits += result.total == 0
+                for stage, ms in result.timings.items():
+                    stages.setdefault(stage, []).append(ms)
                 if result.facets_by:
                     facet_paths[result.facets_by] += 1
             elif name == "baseline_tantivy_parser":
@@ -145,6 +148,7 @@ def run_search_bench(db: str, queries: int = 1000, seed: int = 13, limit: int = 
     out["p50_ratio_to_baseline"] = round(out["paperscope"]["p50_ms"] / base["p50_ms"], 2) if base["p50_ms"] else None
     out["facet_cost_p50_ms"] = round(out["paperscope"]["p50_ms"] - out["paperscope_no_facets"]["p50_ms"], 3)
     out["facets_counted_by"] = facet_paths
+    out["paperscope_stage_p50_ms"] = {k: round(statistics.median(v), 3) for k, v in stages.items()}
     out["zero_hit_queries"] = zero_hits
     out["source_paper_in_top"] = {name: round(n / timed, 3) for name, n in found.items()}
     out["targets"] = {"p50_ms": TARGET_P50_MS, "p99_ms": TARGET_P99_MS,

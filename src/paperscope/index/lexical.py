@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # tantivy is imported lazily so that the CLI starts fast
     from paperscope.catalog.store import Catalog
 
 # Bump when fields or analyzers change: an index with another version is rebuilt from scratch.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 
 # Writer tuning for a 2-core laptop: one indexing thread (the other core builds documents in
@@ -48,8 +48,10 @@ WRITER_THREADS = 1
 WRITER_LOCK_WAIT_S = 30.0
 BATCH_SIZE = 1000
 
-# Text fields searched by plain words, with their BM25 boost (a title match outranks an abstract one).
-TEXT_FIELDS: tuple[tuple[str, float], ...] = (("title", 3.0), ("authors", 1.5), ("keywords", 1.5), ("abstract", 1.0))
+# Plain words must occur in TEXT_FIELD (title, authors, keywords and abstract, one value each, so a
+# phrase never spans two of them); words also found in the title add TITLE_BOOST x their title BM25.
+TEXT_FIELD = "text"
+TITLE_BOOST = 2.0
 # Facets and the raw fast text field each is counted on (case kept for display, one value per distinct key).
 FACET_FIELDS = {"venue": "venue", "year": "year_facet", "type": "type", "award": "award", "session": "session"}
 # Catalogue fields not stored with the document (the abstract is stored in its own field).
@@ -97,10 +99,12 @@ def build_schema() -> "tantivy.Schema":
 
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw")
+    sb.add_text_field(TEXT_FIELD, tokenizer_name="en")         # everything a plain word may match
     sb.add_text_field("title", tokenizer_name="en")
     sb.add_text_field("authors", tokenizer_name="en")          # one value per author (no phrase spans two names)
-    sb.add_text_field("keywords", tokenizer_name="en")
-    sb.add_text_field("abstract", stored=True, tokenizer_name="en")  # stored for snippets
+    # stored for snippets; indexed without frequencies or positions (the text field is what is
+    # searched): the snippet generator and more-like-this only need its terms
+    sb.add_text_field("abstract", stored=True, tokenizer_name="en", index_option="basic")
     sb.add_text_field("author_key", tokenizer_name="raw")      # text.name_key of each author
     sb.add_text_field("venue", tokenizer_name="raw", fast=True)  # as printed, for facets
     sb.add_text_field("venue_key", tokenizer_name="raw")       # venue_key(), for venue:
@@ -174,15 +178,20 @@ def paper_document(paper: dict[str, Any]) -> "tantivy.Document":
 
     doc = tantivy.Document()
     doc.add_text("id", paper["id"])
-    doc.add_text("title", _clean_title(paper.get("title") or ""))
+    title = _clean_title(paper.get("title") or "")
+    abstract = paper.get("abstract") or ""
+    doc.add_text("title", title)
+    doc.add_text(TEXT_FIELD, title)
     for name in paper.get("authors") or []:
         doc.add_text("authors", name)
+        doc.add_text(TEXT_FIELD, name)
         key = _author_key(name)
         if key:
             doc.add_text("author_key", key)
     for keyword in paper.get("keywords") or []:
-        doc.add_text("keywords", keyword)
-    doc.add_text("abstract", paper.get("abstract") or "")
+        doc.add_text(TEXT_FIELD, keyword)
+    doc.add_text("abstract", abstract)
+    doc.add_text(TEXT_FIELD, abstract)
 
     apps = paper.get("appearances") or []
     venues: dict[str, str] = {}
