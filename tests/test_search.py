@@ -340,8 +340,10 @@ def test_hybrid_fuses_vectors_and_keywords_within_the_filters(shared):
     assert all(h.paper["appearances"][0]["venue"] == "ICLR" for h in result.hits)
     assert set(titles(result)[:2]) == {"How Powerful are Graph Neural Networks?",
                                        "Semi-Supervised Classification with Graph Convolutional Networks"}
+    assert sum(b["count"] for b in result.facets["venue"]) == result.total  # facets count what total counts
     semantic = service.search("graph -venue:iclr", mode="semantic")
     assert all(h.paper["appearances"][0]["venue"] != "ICLR" for h in semantic.hits) and semantic.hits
+    assert service.search("venue:nosuch graph", mode="semantic").total == 0
 
 
 def test_more_like_this_finds_the_neighbour(shared):
@@ -457,21 +459,43 @@ def test_catalogue_changed_behind_the_index_is_detected(own):
 def test_update_never_fails_an_ingest_when_the_index_is_busy(own, monkeypatch):
     index = LexicalIndex.for_catalog(own)
     index.rebuild(own)
-    monkeypatch.setattr(lexical, "WRITER_LOCK_WAIT_S", 0.3)
-    held = index.index.writer(heap_size=15_000_000, num_threads=1)
-    try:
+    monkeypatch.setattr(lexical, "WRITER_LOCK_WAIT_S", 0.2)
+    with index._exclusive(0):  # another writer holds the index
         report = ingest(own, "icml.json", [PaperRecord(**{**MOMENTUM.__dict__, "title": "Renamed while busy"})])
         outcome = update_indexes(own, report.touched_paper_ids, report.removed_paper_ids)
         assert "not updated" in outcome["lexical"]
-    finally:
-        held.rollback()
-        del held
-    import gc
-
-    gc.collect()
-    assert not LexicalIndex.for_catalog(own).state(own).fresh
+        # a reader meanwhile serves the last complete index, and says so
+        reader = SearchService(own)
+        result = reader.search("momentum generalization")
+        assert result.total == 1 and "being updated" in result.message
+    state = LexicalIndex.for_catalog(own).state(own)
+    assert not state.fresh and state.exists
     ensure_indexes(own)
     assert SearchService(own).search("renamed busy").total == 1
+    assert not reader.search("renamed busy").message  # the notice goes once the index is complete
+
+
+def test_an_interrupted_update_is_never_taken_for_complete(own, monkeypatch):
+    """Same paper count, changed title, update cut short: the next check still sees a stale index."""
+    index = LexicalIndex.for_catalog(own)
+    index.rebuild(own)
+    report = ingest(own, "icml.json", [PaperRecord(**{**MOMENTUM.__dict__, "title": "Heavy ball momentum"})])
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lexical, "paper_document", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        update_indexes(own, report.touched_paper_ids, report.removed_paper_ids)
+    monkeypatch.undo()
+    state = LexicalIndex.for_catalog(own).state(own)
+    assert not state.fresh and LexicalIndex.for_catalog(own).pending_updates()
+    # the next ingest's update rebuilds, so the earlier change is not lost
+    later = ingest(own, "cvpr.json", [PaperRecord(**{**RESNET.__dict__, "title": "Deep Residual Learning"})])
+    update_indexes(own, later.touched_paper_ids, later.removed_paper_ids)
+    service = SearchService(own)
+    assert service.index.state(own).fresh
+    assert service.search('"heavy ball"').total == 1
 
 
 def test_update_of_a_missing_index_builds_it(tmp_path):

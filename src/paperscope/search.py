@@ -34,7 +34,7 @@ import time
 import weakref
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from paperscope.text import name_key
 
@@ -56,6 +56,7 @@ FACET_AGG_MS_PER_DOC = 0.0001     # terms aggregation: ~0.1 us per matching pape
 FACET_WALK_MS_PER_FIELD = 0.3     # term-dictionary walk: one more run of the query per facet, plus this
 
 MODES = ("keyword", "semantic", "hybrid")
+BUSY_NOTICE = "The keyword index is being updated by another process; results may miss the latest changes."
 SORTS = ("relevance", "date")
 
 # Field names the user may type, and the field they mean.
@@ -597,23 +598,37 @@ class SearchService:
         self.index = index or LexicalIndex.for_catalog(catalog)
         self.semantic = semantic
         self.notice = ""
+        self._notice_generation: Any = None
         self._columns: tuple[Any, dict[str, str]] | None = None
         if ensure:
             state = self.index.state(catalog)
             if not state.fresh:
                 try:
-                    self.index.rebuild(catalog, progress=progress)
+                    # with a complete earlier index to serve, do not wait for another writer
+                    self.index.rebuild(catalog, progress=progress, wait_s=0 if state.exists else None)
                 except IndexBusy:
                     if not state.exists:
                         raise
-                    self.notice = "The keyword index is being updated by another process; results may miss the latest changes."
+                    self.index.searcher()
+                    self.notice = BUSY_NOTICE
+                    self._notice_generation = self.index.generation
+
+    def _current_notice(self) -> str:
+        """The busy notice, until the other process publishes its commit."""
+        if self.notice and self.index.generation != self._notice_generation:
+            if self.index.state(self.catalog).fresh:
+                self.notice = ""
+            self._notice_generation = self.index.generation
+        return self.notice
 
     # -------------------------------------------------------------- public
     def search(self, query: str, *, mode: str = "keyword", limit: int = 20, offset: int = 0,
                sort: str = "relevance", facets: bool = True, snippets: bool = True,
                with_papers: bool = True) -> SearchResult:
         started = time.perf_counter()
-        messages: list[str] = [self.notice] if self.notice else []
+        self.index.searcher()  # notices a commit published by another process
+        notice = self._current_notice()
+        messages: list[str] = [notice] if notice else []
         parsed = parse_query(query)
         messages += parsed.notes
         limit, offset = self._page(limit, offset, messages)
@@ -649,7 +664,7 @@ class SearchService:
                     messages.append("No paper has all of the words; showing papers with some of them.")
                     tquery, text_query = any_query, any_text
         else:
-            ranked, total = self._semantic(searcher, builder, parsed, tquery, mode, limit, offset)
+            ranked, total, tquery = self._semantic(searcher, builder, parsed, tquery, mode, limit, offset)
         query_ms = (time.perf_counter() - query_started) * 1000
         timings["search_ms"] = query_ms
         messages += builder.notes
@@ -738,10 +753,11 @@ class SearchService:
         # keep only the papers the filters and exclusions allow
         no_text = ParsedQuery(excluded=parsed.excluded, filters=parsed.filters, excluded_filters=parsed.excluded_filters)
         allowed_query, _ = builder.build(no_text)
-        restricted = Q.boolean_query([(Occur.Must, allowed_query), (Occur.Must, Q.term_set_query(builder.schema, "id", ids))])
         addresses = {}
-        for _, address in searcher.search(restricted, max(1, len(ids)), count=False).hits:
-            addresses[searcher.doc(address).get_first("id")] = address
+        if ids:
+            restricted = Q.boolean_query([(Occur.Must, allowed_query), (Occur.Must, Q.term_set_query(builder.schema, "id", ids))])
+            for _, address in searcher.search(restricted, len(ids), count=False).hits:
+                addresses[searcher.doc(address).get_first("id")] = address
         fused: dict[str, float] = {}
         for rank, (pid, _) in enumerate(h for h in vector_hits if h[0] in addresses):
             fused[pid] = fused.get(pid, 0.0) + 1.0 / (60 + rank)
@@ -752,7 +768,9 @@ class SearchService:
                 addresses[pid] = address
                 fused[pid] = fused.get(pid, 0.0) + 1.0 / (60 + rank)
         order = sorted(fused.items(), key=lambda kv: -kv[1])
-        return [(score, addresses[pid]) for pid, score in order[offset:offset + limit]], len(order)
+        # facets count the fused candidates (what "total" counts), not every keyword match
+        candidates = Q.term_set_query(builder.schema, "id", list(fused)) if fused else Q.empty_query()
+        return [(score, addresses[pid]) for pid, score in order[offset:offset + limit]], len(order), candidates
 
     def facet_strategy(self, total: int, query_ms: float, fields: int) -> str:
         """"aggregation" or "term_walk", whichever the cost model expects to be faster."""

@@ -15,6 +15,11 @@ Crash safety rests on two facts:
 So an index whose last commit is not the one its manifest names (a crash between commit and
 manifest), whose manifest is missing or from another schema, or whose document count differs from
 the catalogue's paper count, is stale and is rebuilt, never served as if complete.
+
+An update also leaves a mark (``lexical.pending/``) from before it starts until its manifest is
+written, so an update that crashed, was interrupted or found the index busy makes the index stale
+too, even when the paper count still agrees (a changed title). Writers take ``lexical.lock``
+(an OS file lock) so that one process at a time changes the folder.
 """
 
 from __future__ import annotations
@@ -25,10 +30,16 @@ import os
 import re
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows: tantivy's own writer lock is the only guard there
+    fcntl = None  # type: ignore[assignment]
 
 from paperscope.text import clean_markup, name_key, strip_accents
 
@@ -348,20 +359,64 @@ class LexicalIndex:
             return IndexState(False, "the catalogue has another number of papers than the index", docs, True)
         if manifest.get("catalogue") != catalogue_fingerprint(catalog):
             return IndexState(False, "the catalogue changed since the index was built", docs, True)
+        if self.pending_updates():
+            return IndexState(False, "an index update has not finished", docs, True)
         return IndexState(True, "", docs, True)
 
     # ------------------------------------------------------------------ writing
+    @contextmanager
+    def _exclusive(self, wait_s: float) -> Iterator[None]:
+        """One writer at a time, across processes, around every step that changes the folder.
+
+        tantivy's own writer lock lives inside the index folder, which a rebuild may have to
+        delete; this lock file lives beside it.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path.parent / f"{self.path.name}.lock", "a+")
+        try:
+            if fcntl is not None:
+                deadline = time.monotonic() + wait_s
+                while True:
+                    try:
+                        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() >= deadline:
+                            raise IndexBusy(f"another process is writing the keyword index at {self.path}") from None
+                        time.sleep(0.1)
+            yield
+        finally:
+            handle.close()  # releases the lock
+
     def _writer(self, index: "tantivy.Index") -> "tantivy.IndexWriter":
-        deadline = time.monotonic() + WRITER_LOCK_WAIT_S
-        while True:
-            try:
-                return index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=WRITER_THREADS)
-            except ValueError as exc:
-                if "lock" not in str(exc).lower():
-                    raise
-                if time.monotonic() > deadline:
-                    raise IndexBusy(f"another process is writing the keyword index at {self.path}") from exc
-                time.sleep(0.2)
+        try:
+            return index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=WRITER_THREADS)
+        except ValueError as exc:  # tantivy's lock: a writer without our lock file (an older paperscope)
+            if "lock" in str(exc).lower():
+                raise IndexBusy(f"another process is writing the keyword index at {self.path}") from exc
+            raise
+
+    @property
+    def _pending_dir(self) -> Path:
+        return self.path.parent / f"{self.path.name}.pending"
+
+    def _mark_pending(self) -> Path:
+        """Record, before touching the index, that catalogue changes wait to be indexed.
+
+        The mark goes when they are committed (by this update or by a rebuild that started after
+        it). An update that fails, is interrupted or finds the index busy leaves it, and the index
+        is then stale until rebuilt.
+        """
+        self._pending_dir.mkdir(parents=True, exist_ok=True)
+        mark = self._pending_dir / f"{time.time_ns()}-{os.getpid()}-{os.urandom(4).hex()}"
+        mark.touch()
+        return mark
+
+    def pending_updates(self) -> list[Path]:
+        try:
+            return sorted(self._pending_dir.iterdir())
+        except OSError:
+            return []
 
     def _write_manifest(self, opstamp: int, docs: int, fingerprint: str) -> None:
         data = {"schema": SCHEMA_VERSION, "opstamp": opstamp, "docs": docs, "catalogue": fingerprint,
@@ -372,6 +427,7 @@ class LexicalIndex:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path / MANIFEST)
+        self._manifest_mtime = None
 
     def _drop_manifest(self) -> None:
         try:
@@ -379,8 +435,23 @@ class LexicalIndex:
         except FileNotFoundError:
             pass
 
-    def rebuild(self, catalog: "Catalog", progress: ProgressCallback | None = None) -> int:
-        """Index every paper of the catalogue in one commit; returns the number of documents."""
+    def _manifest_valid(self) -> bool:
+        manifest = self.read_manifest()
+        return (manifest is not None and manifest.get("schema") == SCHEMA_VERSION
+                and manifest.get("opstamp") == self._committed_opstamp())
+
+    def rebuild(self, catalog: "Catalog", progress: ProgressCallback | None = None,
+                wait_s: float | None = None) -> int:
+        """Index every paper of the catalogue in one commit; returns the number of documents.
+
+        Raises :class:`IndexBusy` when another process keeps the index for more than ``wait_s``
+        seconds (default ``WRITER_LOCK_WAIT_S``).
+        """
+        with self._exclusive(WRITER_LOCK_WAIT_S if wait_s is None else wait_s):
+            return self._rebuild_locked(catalog, progress)
+
+    def _rebuild_locked(self, catalog: "Catalog", progress: ProgressCallback | None) -> int:
+        covered = self.pending_updates()  # their changes are in the catalogue already: this read includes them
         fingerprint = catalogue_fingerprint(catalog)  # taken first: a concurrent ingest leaves it stale, never wrongly fresh
         total = catalog.paper_count()
         manifest = self.read_manifest()
@@ -407,54 +478,54 @@ class LexicalIndex:
             raise
         self._index = index
         self._write_manifest(opstamp, done, fingerprint)
-        self._manifest_mtime = None
+        for mark in covered:
+            mark.unlink(missing_ok=True)
         if progress:
             progress(done, max(total, done))
         return done
 
     def update(self, catalog: "Catalog", touched_ids: Iterable[str], removed_ids: Iterable[str] = (),
-               progress: ProgressCallback | None = None) -> int:
+               progress: ProgressCallback | None = None, wait_s: float | None = None) -> int:
         """Re-index the papers an ingest touched and drop the ones it removed, in one commit.
 
-        The caller promises these are all the catalogue changes since the index's last commit; an
-        index that is not complete (no manifest, interrupted) is rebuilt instead. Returns the
-        number of documents re-indexed (all of them when it rebuilt).
+        The caller promises these are all the catalogue changes since the index's last commit.
+        An index that is not complete (no manifest, interrupted, an earlier update that did not
+        finish) is rebuilt instead. Returns the number of documents (re-)indexed.
         """
         touched = sorted(set(touched_ids))
         removed = sorted(set(removed_ids) - set(touched))
-        manifest = self.read_manifest()
-        if (manifest is None or manifest.get("schema") != SCHEMA_VERSION
-                or manifest.get("opstamp") != self._committed_opstamp()):
-            return self.rebuild(catalog, progress)
-        if not touched and not removed:
-            if manifest.get("catalogue") != catalogue_fingerprint(catalog) and self.searcher().num_docs == catalog.paper_count():
-                # an ingest that changed nothing indexable (e.g. only sessions): record the new state
-                self._write_manifest(manifest["opstamp"], manifest["docs"], catalogue_fingerprint(catalog))
-            return 0
-        fingerprint = catalogue_fingerprint(catalog)
-        index = self.index
-        writer = self._writer(index)
-        done = 0
-        try:
-            for pid in (*touched, *removed):
-                writer.delete_documents_by_term("id", pid)
-            for paper in catalog.iter_papers(BATCH_SIZE, paper_ids=touched):
-                writer.add_document(paper_document(paper))
-                done += 1
-                if progress and done % BATCH_SIZE == 0:
-                    progress(done, len(touched))
-            opstamp = writer.commit()
-            writer.wait_merging_threads()
-        except BaseException:
-            _rollback(writer)
-            raise
-        index.reload()
-        docs = index.searcher().num_docs
-        if docs != catalog.paper_count():
-            # the promise did not hold (changes the caller did not list): rebuild rather than serve a gap
-            return self.rebuild(catalog, progress)
-        self._write_manifest(opstamp, docs, fingerprint)
-        self._manifest_mtime = None
+        mark = self._mark_pending()
+        with self._exclusive(WRITER_LOCK_WAIT_S if wait_s is None else wait_s):
+            earlier = [m for m in self.pending_updates() if m != mark]
+            if earlier or not self._manifest_valid():
+                return self._rebuild_locked(catalog, progress)
+            fingerprint = catalogue_fingerprint(catalog)
+            index = self.index
+            done = 0
+            if touched or removed:
+                writer = self._writer(index)
+                try:
+                    for pid in (*touched, *removed):
+                        writer.delete_documents_by_term("id", pid)
+                    for paper in catalog.iter_papers(BATCH_SIZE, paper_ids=touched):
+                        writer.add_document(paper_document(paper))
+                        done += 1
+                        if progress and done % BATCH_SIZE == 0:
+                            progress(done, len(touched))
+                    opstamp = writer.commit()
+                    writer.wait_merging_threads()
+                except BaseException:
+                    _rollback(writer)
+                    raise
+            else:  # an ingest that changed nothing indexable (e.g. only sessions): record the new state
+                opstamp = self.read_manifest()["opstamp"]
+            index.reload()
+            docs = index.searcher().num_docs
+            if docs != catalog.paper_count():
+                # the promise did not hold (changes the caller did not list): rebuild rather than serve a gap
+                return self._rebuild_locked(catalog, progress)
+            self._write_manifest(opstamp, docs, fingerprint)
+            mark.unlink(missing_ok=True)
         if progress:
             progress(done, len(touched))
         return done
