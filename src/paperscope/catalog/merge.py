@@ -73,6 +73,7 @@ class PaperMerger:
     def merge(self, records: list[PaperRecord], report: "IngestReport") -> None:
         existing = self._existing_appearances()
         self._load_candidates(records, {pid for _, pid in existing.values()})
+        self._load_taken_ids(records)
         appearance_rows: list[tuple[PaperRecord, str]] = []
         for rec in records:
             fields = record_fields(rec)
@@ -163,18 +164,29 @@ class PaperMerger:
         self._remember(row)
         return paper_id
 
-    def _new_id(self, fields: dict[str, Any], rec: PaperRecord) -> str:
+    def _id_seed(self, fields: dict[str, Any], rec: PaperRecord) -> str:
         strong = next((f"{k}:{fields[c]}" for k, c in ID_COLUMNS.items() if fields[c]), None)
         key = title_key(fields["title"])
         first_author = family_name_key(fields["authors"][0]) if fields["authors"] else ""
-        seed = strong or (f"title:{key}|{first_author}" if key else f"src:{self.locator}|{rec.key}")
+        return strong or (f"title:{key}|{first_author}" if key else f"src:{self.locator}|{rec.key}")
+
+    def _load_taken_ids(self, records: list[PaperRecord]) -> None:
+        """Which of the ids new papers would get are already used, in a few queries instead of one per record."""
+        wanted = sorted({short_id(self._id_seed(record_fields(r), r)) for r in records})
+        self.taken: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            query = select(s.papers.c.id).where(s.papers.c.id.in_(wanted[start:start + 500]))
+            self.taken.update(r[0] for r in self.conn.execute(query))
+
+    def _new_id(self, fields: dict[str, Any], rec: PaperRecord) -> str:
+        seed = self._id_seed(fields, rec)
         candidate, n = short_id(seed), 1
-        while candidate in self.papers or self._id_taken(candidate):
+        while candidate in self.papers or candidate in self.taken or (n > 1 and self._id_in_catalogue(candidate)):
             n += 1
             candidate = short_id(f"{seed}#{n}")
         return candidate
 
-    def _id_taken(self, paper_id: str) -> bool:
+    def _id_in_catalogue(self, paper_id: str) -> bool:
         return self.conn.execute(select(s.papers.c.id).where(s.papers.c.id == paper_id)).first() is not None
 
     def _update(self, paper_id: str, fields: dict[str, Any], rec: PaperRecord) -> None:
