@@ -24,6 +24,7 @@ too, even when the paper count still agrees (a changed title). Writers take ``le
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -77,9 +78,10 @@ _YEAR_FACTOR = 100_000_000_000
 
 
 class IndexBusy(RuntimeError):
-    """Another process is writing the index (it holds tantivy's writer lock)."""
+    """Another process is writing the index (it holds the index's writer lock)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def venue_key(venue: str) -> str:
     """Key venues are matched on: case, accents, spaces and punctuation folded ("NeurIPS" == "neurips" == "NIPS")."""
     key = _NON_ALNUM.sub("", strip_accents(venue or "").lower())

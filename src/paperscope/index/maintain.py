@@ -63,15 +63,26 @@ def update_indexes(catalog: "Catalog", touched_ids, removed_ids, progress: Progr
 
 
 def ensure_indexes(catalog: "Catalog", progress: Progress | None = None) -> dict[str, Any]:
-    """Rebuild any index that cannot be served for the catalogue as it is. Returns what was done."""
+    """Rebuild any index that cannot be served for the catalogue as it is. Returns what was done.
+
+    An index another process is writing is left to it when a complete earlier version exists
+    (searches serve that one meanwhile); with nothing to serve, :class:`IndexBusy` is raised.
+    """
+    from paperscope.index.lexical import IndexBusy
+
     report: dict[str, Any] = {}
     for name, make in _INDEXES.items():
         index = make(catalog)
         state = index.state(catalog)
         if state.fresh:
             report[name] = "fresh"
-        else:
+            continue
+        try:
             report[name] = {"rebuilt": index.rebuild(catalog, progress=_bind(progress, name)), "reason": state.reason}
+        except IndexBusy as exc:
+            if not state.exists:
+                raise
+            report[name] = f"not rebuilt: {exc}; the last complete index is served meanwhile"
     return report
 
 
