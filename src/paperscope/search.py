@@ -596,6 +596,10 @@ class SearchService:
 
         self.catalog = catalog
         self.index = index or LexicalIndex.for_catalog(catalog)
+        if semantic is None:
+            from paperscope.index.vectors import semantic_searcher
+
+            semantic = semantic_searcher(catalog)
         self.semantic = semantic
         self.notice = ""
         self._notice_generation: Any = None

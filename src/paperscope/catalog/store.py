@@ -88,10 +88,14 @@ class Catalog:
     @classmethod
     def open(cls, db: str) -> "Catalog":
         url = database_url(db)
-        engine = create_engine(url, future=True)
+        # a server's connections may outlive a database restart: test each before use
+        engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
-        s.metadata.create_all(engine)
+        from paperscope.catalog.migrations import upgrade_to_head
+
+        upgrade_to_head(engine)        # the schema, by its Alembic migrations (one query when up to date)
+        s.metadata.create_all(engine)  # tables a module declares before its migration is written
         catalog = cls(engine, db)
         catalog._ensure_schema_version()
         return catalog
@@ -117,6 +121,11 @@ class Catalog:
     def get_meta(self, key: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(s.meta.c.value).where(s.meta.c.key == key)).scalar()
+
+    def get_meta_prefix(self, prefix: str) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.meta.c.key, s.meta.c.value).where(s.meta.c.key.startswith(prefix)))
+            return {k: v for k, v in rows}
 
     def set_meta(self, key: str, value: str) -> None:
         with self.engine.begin() as conn:

@@ -77,7 +77,8 @@ def search_command(
         None, help='What to search: words, "phrases", -excluded, OR, and filters such as author:, venue:, '
                    'year:2020..2022, type:oral, award:any, session:"Poster Session 3", title:. '
                    "Put -- before a query that starts with '-'."),
-    mode: str = typer.Option("keyword", "--mode", help="keyword, semantic or hybrid (semantic needs vectors)."),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid (keywords and meaning fused), keyword, or semantic. "
+                             "Without vectors (`paperscope embed`) search uses keywords and says so."),
     limit: int = typer.Option(20, "--limit", "-n", help="Results per page."),
     offset: int = typer.Option(0, "--offset", help="Skip this many results (paging)."),
     sort: str = typer.Option("relevance", "--sort", help="relevance, or date (newest first)."),

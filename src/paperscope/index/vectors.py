@@ -203,3 +203,41 @@ def _read_or_build(catalog: Catalog, model: str, generation: str) -> VectorIndex
     tmp_manifest.write_text(json.dumps({"generation": generation, "ids": ids}))
     os.replace(tmp_manifest, manifest_path)
     return VectorIndex(model, ids, np.array(matrix), generation)
+
+
+class VectorSearcher:
+    """Search by meaning over a catalogue's paper vectors (what ``search.SemanticSearcher`` asks for).
+
+    The embedding model is loaded on the first search by meaning, not when search opens, so
+    keyword search never pays for it.
+    """
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def _parts(self):
+        from paperscope.index.embedder import default_embedder
+
+        embedder = default_embedder()
+        return embedder, load_vector_index(self.catalog, embedder.name)
+
+    def available(self) -> tuple[bool, str]:
+        if not self.catalog.get_meta_prefix("vectors:"):
+            return False, "no paper vectors yet (run `paperscope embed`)"
+        try:
+            _, index = self._parts()
+        except Exception as exc:  # model files missing or unreadable: keywords still work
+            return False, f"the embedding model cannot be loaded ({type(exc).__name__}: {exc})"
+        if index is None or not len(index):
+            return False, "no paper vectors yet for this model (run `paperscope embed`)"
+        return True, ""
+
+    def search(self, text: str, limit: int) -> list[tuple[str, float]]:
+        embedder, index = self._parts()
+        if index is None or not text.strip():
+            return []
+        return index.search(embedder.embed([text])[0], limit)
+
+
+def semantic_searcher(catalog: Catalog) -> VectorSearcher:
+    return VectorSearcher(catalog)

@@ -39,58 +39,6 @@ def filter_clause(name: str, value: str) -> str:
     return f'{name}:"{value}"' if any(not ch.isalnum() for ch in value) else f"{name}:{value}"
 
 
-class CatalogVectorSearch:
-    """Search by meaning over the catalogue's paper vectors: what ``search.SemanticSearcher`` asks for.
-
-    Used when the index package offers no searcher of its own. The embedding model is loaded on the
-    first search by meaning, not at start-up.
-    """
-
-    def __init__(self, catalog: Catalog):
-        self.catalog = catalog
-
-    def _parts(self):
-        from paperscope.index.embedder import default_embedder
-        from paperscope.index.vectors import load_vector_index
-
-        embedder = default_embedder()
-        return embedder, load_vector_index(self.catalog, embedder.name)
-
-    def available(self) -> tuple[bool, str]:
-        try:
-            _, index = self._parts()
-        except Exception as exc:  # model files missing or unreadable
-            return False, f"the embedding model cannot be loaded ({type(exc).__name__})"
-        if index is None or not len(index):
-            return False, "no paper vectors yet (run `paperscope embed`)"
-        return True, ""
-
-    def search(self, text: str, limit: int) -> list[tuple[str, float]]:
-        embedder, index = self._parts()
-        if index is None:
-            return []
-        return index.search(embedder.embed([text])[0], limit)
-
-
-def _semantic_searcher(catalog: Catalog):
-    """The vector searcher of this installation (search falls back to keywords, and says so, without vectors)."""
-    for module_name, factory in (("paperscope.index.vectors", "semantic_searcher"),
-                                 ("paperscope.index.semantic", "semantic_searcher"),
-                                 ("paperscope.index", "semantic_searcher")):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        make = getattr(module, factory, None)
-        if make is not None:
-            try:
-                return make(catalog)
-            except Exception:  # vectors missing or unreadable: keywords still work
-                log.exception("semantic searcher unavailable")
-                return None
-    return CatalogVectorSearch(catalog)
-
-
 class Searcher:
     """Holds the search service (and its open index) for the app; built on first use."""
 
@@ -110,7 +58,7 @@ class Searcher:
                 if self._service is None:
                     from paperscope.search import SearchService
 
-                    self._service = SearchService(self.catalog, semantic=_semantic_searcher(self.catalog))
+                    self._service = SearchService(self.catalog)
         return self._service
 
     def warm_up(self) -> None:
@@ -121,7 +69,7 @@ class Searcher:
         started = time.perf_counter()
         q = q or ""
         filters = {k: " ".join(str(v).split()) for k, v in filters.items() if v and str(v).strip()}
-        mode_asked = (mode or "keyword").strip().lower()
+        mode_asked = (mode or "hybrid").strip().lower()
         service_mode = MODE_ALIASES.get(mode_asked, mode_asked)
         page_no = _page_number(page)
         state = {"q": q, "mode": service_mode, "sort": sort, "tz": zone.name if zone.source == "param" else None, **filters}
