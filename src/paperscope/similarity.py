@@ -44,7 +44,7 @@ def split_sentences(text: str) -> list[str]:
     parts = _SENT_SPLIT.split(text)
     out: list[str] = []
     for p in parts:
-        if out and (len(p) < 20 or re.search(r"\b(?:et al|e\.g|i\.e|cf|vs|Fig|Eq|No)\.$", out[-1])):
+        if out and (len(p) < 8 or re.search(r"\b(?:et al|e\.g|i\.e|cf|vs|Fig|Eq|No)\.$", out[-1])):
             out[-1] = out[-1] + " " + p
         else:
             out.append(p)
@@ -300,7 +300,8 @@ def role_probs(doc: Doc, sent_vecs: np.ndarray, role_model=None) -> np.ndarray:
     if doc.roles is not None and len(doc.roles) == len(doc.sentences):
         return labels_to_probs(doc.roles)
     model = role_model if role_model is not None else default_role_model()
-    if model is not None and len(sent_vecs):
+    # the classifier reads MiniLM vectors: with another embedder (the static tier) roles are unknown
+    if model is not None and len(sent_vecs) and sent_vecs.shape[1] == model.W.shape[0] - 4:
         return model.predict_proba(sent_vecs)
     return np.full((len(sent_vecs), len(FACETS)), 1 / len(FACETS), dtype=np.float32)
 

@@ -16,6 +16,7 @@ FolderArg = typer.Argument(..., help="Benchmark folder (same layout as shared/ev
 OutputOpt = typer.Option(None, "--output", "-o", help="Write the ranking/scores JSON here.")
 ReferenceOpt = typer.Option(None, "--reference", help="Score this file instead of running a method.")
 NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the on-disk embedding cache.")
+ModelOpt = typer.Option("minilm", "--model", help="minilm (ONNX, default) or static (the distilled fast tier).")
 
 
 @contextmanager
@@ -40,10 +41,18 @@ def _progress():
         yield task
 
 
-def _embedder(no_cache: bool):
-    from paperscope.index.embedder import EmbeddingCache, cache_dir, default_embedder
+def _embedder(no_cache: bool, model: str = "minilm"):
+    from paperscope.index.embedder import EmbeddingCache, StaticEmbedder, cache_dir, default_embedder
     from paperscope.similarity import CachedEmbedder
 
+    if model == "static":
+        try:
+            base = StaticEmbedder()
+        except FileNotFoundError as exc:
+            fail(str(exc))
+        return CachedEmbedder(base, None, batch_size=1024), base  # fast enough to need no disk cache
+    if model != "minilm":
+        fail(f"unknown model {model!r}; minilm or static")
     base = default_embedder()
     disk = None if no_cache else EmbeddingCache(cache_dir() / "eval", base.name)
     return CachedEmbedder(base, disk, batch_size=32), base
@@ -51,7 +60,10 @@ def _embedder(no_cache: bool):
 
 def _warm(emb, texts: list[str], task) -> None:
     """Embed every text a run needs up front, with a progress bar (cached ones are instant)."""
-    missing = [t for t in texts if emb.disk is None or t not in emb.disk]
+    if emb.disk is None:
+        missing = list(dict.fromkeys(texts))
+    else:
+        missing = [t for t in dict.fromkeys(texts) if t not in emb.disk]
     if missing:
         advance = task(f"embedding {len(missing)} texts", len(missing))
         emb.embed(missing, progress=advance)
@@ -74,6 +86,7 @@ def csfcube(
     given_roles: bool = typer.Option(False, "--given-roles", help="Use corpus.jsonl's sentence labels instead of the classifier (comparison only)."),
     exclude_query: bool = typer.Option(False, "--exclude-query", help="Put a query paper found in its own pool last."),
     no_cache: bool = NoCacheOpt,
+    model: str = ModelOpt,
 ) -> None:
     """Faceted query by example: rank every query's pool; print NDCG%20 and MAP (overall, per facet)."""
     from paperscope.bench import eval_csfcube as C
@@ -97,7 +110,7 @@ def csfcube(
     if method not in METHODS_BY_EXAMPLE:
         fail(f"unknown method {method!r}; one of: {', '.join(METHODS_BY_EXAMPLE)}")
     t0 = time.time()
-    emb, base = _embedder(no_cache)
+    emb, base = _embedder(no_cache, model)
     with _progress() as task:
         _warm(emb, C.all_texts(data, sentences=method == "fusion"), task)
         advance = task("ranking queries", len(data.queries))
@@ -114,6 +127,7 @@ def reviewer(
     reference: Optional[Path] = ReferenceOpt,
     method: str = typer.Option(None, "--method", help="mean | centroid | topk | softmax | hybrid | coverage (default)."),
     no_cache: bool = NoCacheOpt,
+    model: str = ModelOpt,
 ) -> None:
     """Expertise from a profile: score rated papers against each participant's 20 latest papers
     (10 seeds); print the weighted pairwise misranking loss (lower is better)."""
@@ -143,7 +157,7 @@ def reviewer(
     if method not in METHODS_PROFILE:
         fail(f"unknown method {method!r}; one of: {', '.join(METHODS_PROFILE)}")
     t0 = time.time()
-    emb, base = _embedder(no_cache)
+    emb, base = _embedder(no_cache, model)
     with _progress() as task:
         _warm(emb, R.all_texts(data, sentences=method == "coverage"), task)
         advance = task("scoring profiles", len(R.SEEDS) * len(data.ratings))

@@ -233,6 +233,9 @@ class MiniLMEmbedder:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # no busy-waiting worker threads: on a shared or small machine spinning steals the CPU
+        # from everything else and measured no faster here
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = ort.get_available_providers()
         if providers is None:
             providers = ["CPUExecutionProvider"]
