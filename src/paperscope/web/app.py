@@ -265,6 +265,7 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
     from paperscope.web import schedule_routes
 
     app.include_router(schedule_routes.router)  # the planner's pages: /schedule, /agenda, /plan
+    app.include_router(__import__("paperscope.web.library_routes", fromlist=["router"]).router)  # /library, /foryou, /feed/{token}.atom
     app.include_router(__import__("paperscope.web.map_routes", fromlist=["router"]).router)  # /map, /topics, /topic/{id}
     return app
 
