@@ -1,7 +1,8 @@
 """Sentence roles in abstracts: background, method, result (or other).
 
-A multinomial logistic regression over the sentence's MiniLM vector plus its relative position in
-the abstract (first / last / fraction). It is trained on the per-sentence *predicted discourse
+A multinomial logistic regression over the sentence's MiniLM vector, the vectors of the sentences
+before and after it (zeros at the ends) and its relative position in the abstract (fraction, first,
+last). It is trained on the per-sentence *predicted discourse
 labels* that ship with CSFCube's ``corpus.jsonl`` (CC BY-NC 4.0; labels: background and objective ->
 background, method, result, other); these are discourse labels, not relevance judgements, and the
 classifier labels any abstract, with or without labels of its own.
@@ -44,6 +45,19 @@ def position_features(n: int) -> np.ndarray:
     return np.stack([frac, first, last, np.ones(n)], axis=1).astype(np.float32)
 
 
+def sentence_features(vecs: np.ndarray, context: bool = True) -> np.ndarray:
+    """Features of the sentences of one abstract, in order: [own, previous, next, position]."""
+    vecs = np.asarray(vecs, dtype=np.float32)
+    n = len(vecs)
+    pos = position_features(n)
+    if not context:
+        return np.hstack([vecs, pos])
+    zero = np.zeros((1, vecs.shape[1]), dtype=np.float32)
+    prev = np.vstack([zero, vecs[:-1]])
+    nxt = np.vstack([vecs[1:], zero])
+    return np.hstack([vecs, prev, nxt, pos])
+
+
 def labels_to_probs(roles: Sequence[str | None]) -> np.ndarray:
     """One-hot rows over background/method/result from given roles (None or other -> zeros)."""
     out = np.zeros((len(roles), 3), dtype=np.float32)
@@ -64,23 +78,23 @@ class RoleModel:
     def __init__(self, W: np.ndarray, meta: dict | None = None) -> None:
         self.W = np.asarray(W, dtype=np.float32)
         self.meta = meta or {}
+        self.context = bool(self.meta.get("context", False))
+        #: dimension of the sentence vectors it reads
+        self.dim = (self.W.shape[0] - 4) // (3 if self.context else 1)
 
-    def predict_proba(self, sentence_vecs: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+    def predict_proba(self, sentence_vecs: np.ndarray) -> np.ndarray:
         """(n, 3) probabilities of background/method/result for the sentences of ONE abstract
         (in order); the 'other' class is dropped (its mass is simply missing)."""
         vecs = np.asarray(sentence_vecs, dtype=np.float32)
         if len(vecs) == 0:
             return np.zeros((0, 3), dtype=np.float32)
-        pos = position_features(len(vecs)) if positions is None else positions
-        x = np.hstack([vecs, pos])
-        return _softmax(x @ self.W)[:, :3]
+        return _softmax(sentence_features(vecs, self.context) @ self.W)[:, :3]
 
     def predict(self, sentence_vecs: np.ndarray) -> list[str]:
         vecs = np.asarray(sentence_vecs, dtype=np.float32)
         if len(vecs) == 0:
             return []
-        x = np.hstack([vecs, position_features(len(vecs))])
-        return [CLASSES[i] for i in (x @ self.W).argmax(axis=1)]
+        return [CLASSES[i] for i in (sentence_features(vecs, self.context) @ self.W).argmax(axis=1)]
 
     def save(self, path: Path = WEIGHTS_FILE) -> None:
         import base64
@@ -131,8 +145,8 @@ def train(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 600, lr: 
     return W
 
 
-def features_for(abstracts: list[np.ndarray]) -> np.ndarray:
-    return np.vstack([np.hstack([v, position_features(len(v))]) for v in abstracts if len(v)])
+def features_for(abstracts: list[np.ndarray], context: bool = True) -> np.ndarray:
+    return np.vstack([sentence_features(v, context) for v in abstracts if len(v)])
 
 
 _DEFAULT: RoleModel | None = None
@@ -178,9 +192,12 @@ def train_from_jsonl(path: Path, embedder, holdout_every: int = 5) -> tuple[Role
     W = train(np.vstack([xtr, xte]), np.concatenate([ytr, yte]))
     meta = {
         "classes": list(CLASSES),
-        "features": "L2-normalised sentence vector + [fraction, is_first, is_last, bias]",
+        "features": "sentence vector, previous and next sentence vectors (L2-normalised, zeros at the ends) + [fraction, is_first, is_last, bias]",
+        "context": True,
         "embedder": getattr(embedder, "name", "?"),
-        "trained_on": f"{Path(path).name}: {len(rows)} abstracts, {sum(len(y) for y in ys)} sentences, pred_labels",
+        "trained_on": f"{Path(path).resolve().parent.name}/{Path(path).name}: {len(rows)} abstracts, {sum(len(y) for y in ys)} sentences, their pred_labels",
+        "l2": 1e-3,
+        "steps": 600,
         "holdout_accuracy": round(acc_holdout, 4),
     }
     return RoleModel(W, meta), meta
