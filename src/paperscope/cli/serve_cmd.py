@@ -15,6 +15,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 to serve your network)."),
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Worker processes (each opens the catalogue read-mostly)."),
+    accounts: Optional[bool] = typer.Option(None, "--accounts/--no-accounts", envvar="PAPERSCOPE_ACCOUNTS",
+                                            help="Server mode: sign-in and per-user data (default: on for PostgreSQL)."),
+    public: bool = typer.Option(False, "--public", envvar="PAPERSCOPE_PUBLIC",
+                                help="Server mode: visitors may read the catalogue without signing in."),
+    forwarded_allow_ips: str = typer.Option("127.0.0.1", envvar="FORWARDED_ALLOW_IPS",
+                                            help="Reverse proxies trusted for X-Forwarded-Proto/For (https cookies)."),
 ) -> None:
     """Serve the catalogue on the web: search, papers, authors, sessions, and the JSON API (/api/docs)."""
     import uvicorn
@@ -23,10 +29,20 @@ def serve(
     from paperscope.web.app import create_app
 
     location = resolve_db(db)
+    # called as a function (by `paperscope demo`), options keep their declared defaults
+    accounts = accounts if isinstance(accounts, bool) else None
+    public = public is True
+    forwarded_allow_ips = forwarded_allow_ips if isinstance(forwarded_allow_ips, str) else "127.0.0.1"
     try:
-        web_app = create_app(location)
+        web_app = create_app(location, accounts=accounts, public=public)
     except (SQLAlchemyError, OSError) as exc:
         fail(f"cannot open the catalogue {location}: {str(exc).splitlines()[0]}")
+    if web_app.state.accounts is not None:
+        who = "anyone may read the catalogue" if public else "every page needs signing in"
+        err_console.print(f"Server mode: accounts on ({who}).", highlight=False)
+        if not web_app.state.accounts.user_count():
+            err_console.print("[yellow]No accounts yet: make an administrator with "
+                              f"`paperscope users add NAME --admin --db {location}`[/]", highlight=False)
     err_console.print(f"Opening the keyword index of {location} (built now if missing or stale)…", highlight=False)
     try:
         web_app.state.searcher.warm_up()
@@ -39,7 +55,10 @@ def serve(
         import os
 
         os.environ["PAPERSCOPE_DB"] = location  # each worker process builds its app from it
+        os.environ["PAPERSCOPE_ACCOUNTS"] = "1" if web_app.state.accounts is not None else "0"
+        os.environ["PAPERSCOPE_PUBLIC"] = "1" if public else "0"
         uvicorn.run("paperscope.web.app:app_from_env", factory=True, workers=workers, host=host, port=port,
-                    log_level="warning", access_log=False)
+                    log_level="warning", access_log=False, forwarded_allow_ips=forwarded_allow_ips)
         return
-    uvicorn.run(web_app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(web_app, host=host, port=port, log_level="warning", access_log=False,
+                forwarded_allow_ips=forwarded_allow_ips)

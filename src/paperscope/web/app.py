@@ -88,8 +88,13 @@ def make_templates() -> Environment:
     return env
 
 
-def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
-    """The paperscope web app over the catalogue at ``db`` (a path or a database URL)."""
+def create_app(db: str, catalog: Catalog | None = None, accounts: bool | None = None,
+               public: bool | None = None) -> FastAPI:
+    """The paperscope web app over the catalogue at ``db`` (a path or a database URL).
+
+    ``accounts``: server mode (sign-in, per-user data); by default on for PostgreSQL, off for a SQLite
+    file (see ``web/auth.py``). ``public``: in server mode, let visitors read the catalogue unsigned.
+    """
     catalog = catalog or Catalog.open(db)
     app = FastAPI(
         title="paperscope",
@@ -267,6 +272,9 @@ def create_app(db: str, catalog: Catalog | None = None) -> FastAPI:
     app.include_router(schedule_routes.router)  # the planner's pages: /schedule, /agenda, /plan
     app.include_router(__import__("paperscope.web.library_routes", fromlist=["router"]).router)  # /library, /foryou, /feed/{token}.atom
     app.include_router(__import__("paperscope.web.map_routes", fromlist=["router"]).router)  # /map, /topics, /topic/{id}
+    from paperscope.web import auth
+
+    auth.install(app, catalog, accounts, public)  # server mode: accounts, sessions, CSRF; the laptop: nothing
     return app
 
 
