@@ -148,6 +148,11 @@ def _mean(xs) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+def judged(data: CsfcubeData) -> dict[str, dict[str, int]]:
+    """The qrels of the queries listed in queries.csv (what a run ranks and is scored on)."""
+    return {q.qid: data.qrels[q.qid] for q in data.queries if q.qid in data.qrels}
+
+
 def all_texts(data: CsfcubeData, sentences: bool = True) -> list[str]:
     """Every text a run embeds (to warm the cache in one pass with a progress bar)."""
     needed = {q.pid for q in data.queries} | {c for q in data.queries for c in data.pools.get(q.pid, [])}

@@ -96,14 +96,14 @@ def csfcube(
         data = C.load(folder)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         fail(str(exc))
-    if not data.qrels:
-        fail(f"{folder / 'qrels.json'} is missing: nothing to score against")
+    if not C.judged(data):
+        fail(f"no query of {folder / 'queries.csv'} has judgements in {folder / 'qrels.json'}: nothing to score")
     if reference is not None:
         try:
             ranking = json.loads(reference.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             fail(f"cannot read {reference}: {exc}")
-        res = C.evaluate(ranking, data.qrels)
+        res = C.evaluate(ranking, C.judged(data))
         print_json({"dataset": "csfcube", "reference": str(reference), **res})
         return
     method = method or DEFAULT_BY_EXAMPLE
@@ -116,7 +116,7 @@ def csfcube(
         advance = task("ranking queries", len(data.queries))
         ranking = C.run(data, emb, method=method, use_given_labels=given_roles, progress=advance, exclude_query=exclude_query)
     _write(output, ranking)
-    res = C.evaluate(ranking, data.qrels)
+    res = C.evaluate(ranking, C.judged(data))
     print_json({"dataset": "csfcube", "method": method, "model": base.name, "seconds": round(time.time() - t0, 1), **res})
 
 
