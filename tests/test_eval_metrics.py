@@ -120,3 +120,34 @@ def test_reviewer_profiles_are_the_protocols():
         assert len(prof) <= R.PROFILE_SIZE
         assert all(d.title and d.sentences and d.year for d in prof)
         assert len({d.id for d in prof}) == len(prof)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+@pytest.mark.skipif(not (CSFCUBE.is_dir() and REVIEWER.is_dir()), reason=f"shared benchmark folders under {SHARED} are absent")
+def test_cli_scores_reference_files():
+    from typer.testing import CliRunner
+
+    from paperscope.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["eval", "csfcube", str(CSFCUBE), "--reference", str(CSFCUBE / "reference_ranking_specter.json")])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (round(out["ndcg%20"], 3), round(out["map"], 3)) == (0.523, 0.334)
+    assert set(out["by_facet"]) == {"background", "method", "result"}
+    res = runner.invoke(app, ["eval", "reviewer", str(REVIEWER), "--reference", str(REVIEWER / "reference_scores.json")])
+    assert res.exit_code == 0, res.output
+    assert round(json.loads(res.stdout)["algorithms"]["specter_mfr"]["loss"], 3) == 0.182
+
+
+def test_cli_rejects_a_folder_of_another_layout(tmp_path):
+    from typer.testing import CliRunner
+
+    from paperscope.cli import app
+
+    res = CliRunner().invoke(app, ["eval", "csfcube", str(tmp_path)])
+    assert res.exit_code == 1 and "queries.csv" in res.output
+    res = CliRunner().invoke(app, ["eval", "reviewer", str(tmp_path)])
+    assert res.exit_code == 1 and "evaluations.tsv" in res.output
