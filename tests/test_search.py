@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+import platformdirs
 import pytest
 
 from paperscope.catalog.store import Catalog
@@ -100,9 +101,12 @@ def build_catalogue(path) -> Catalog:
     return catalog
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    catalog = build_catalogue(tmp_path_factory.mktemp("search") / "catalogue.sqlite")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared(request, tmp_path_factory):
+    if request.param == "sqlite":
+        catalog = build_catalogue(tmp_path_factory.mktemp("search") / "catalogue.sqlite")
+    else:
+        catalog = build_catalogue(request.getfixturevalue("pg_server").new_database())
     yield catalog, SearchService(catalog)
     catalog.close()
 
@@ -113,9 +117,9 @@ def service(shared):
 
 
 @pytest.fixture
-def own(tmp_path):
+def own(catalog_url):
     """A catalogue a test may change."""
-    catalog = build_catalogue(tmp_path / "catalogue.sqlite")
+    catalog = build_catalogue(catalog_url)
     yield catalog
     catalog.close()
 
@@ -131,7 +135,10 @@ def title_set(service, query: str) -> set[str]:
 # ------------------------------------------------------------------------------------ ranking
 def test_the_index_lives_beside_the_catalogue(shared):
     catalog, service = shared
-    assert service.index.path == catalog.sqlite_path.with_name("catalogue.sqlite.index") / "lexical"
+    if catalog.is_sqlite:
+        assert service.index.path == catalog.sqlite_path.with_name("catalogue.sqlite.index") / "lexical"
+    else:  # a database URL: in the user's cache folder, one folder per catalogue
+        assert service.index.path.is_relative_to(platformdirs.user_cache_dir("paperscope"))
     assert index_root(catalog).is_dir()
 
 
@@ -507,7 +514,7 @@ def test_update_of_a_missing_index_builds_it(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ command line
-def test_cli_search_json_and_errors(own):
+def test_cli_search_json_and_errors(own, tmp_path):
     from typer.testing import CliRunner
 
     from paperscope.cli import app
@@ -521,7 +528,7 @@ def test_cli_search_json_and_errors(own):
     assert data["parsed"] == parse_query("graph networks").canonical()
     table = runner.invoke(app, ["search", "--db", own.location, "--", "-type:poster", "award:any"])
     assert table.exit_code == 0 and "Deep Residual" in table.stdout
-    missing = runner.invoke(app, ["search", "x", "--db", str(own.sqlite_path.with_name("none.sqlite"))])
+    missing = runner.invoke(app, ["search", "x", "--db", str(tmp_path / "none.sqlite")])
     assert missing.exit_code != 0 and "Traceback" not in missing.output and "no catalogue" in missing.output
     bad = runner.invoke(app, ["search", "x", "--mode", "magic", "--db", own.location])
     assert bad.exit_code != 0 and "unknown --mode" in bad.output
