@@ -126,13 +126,25 @@ def _similar_to_doc(catalog: Catalog, query: Doc, facet: str | None, limit: int,
     cached.prime([c.text for c in candidates], [index.vector(c.id) for c in candidates])
     from paperscope.similarity import rank_by_example
 
-    ranked = [(pid, s) for pid, s in rank_by_example(query, candidates, facet=facet, embedder=cached)
+    method = _method_for(catalog, embedder.name, facet)
+    ranked = [(pid, s) for pid, s in rank_by_example(query, candidates, facet=facet, embedder=cached, method=method)
               if np.isfinite(s)][:limit]
     papers = catalog.papers([pid for pid, _ in ranked])
     scores = dict(ranked)
     for p in papers:
         p["score"] = round(scores[p["id"]], 4)
     return SimilarResult(papers, mode="semantic", facet=facet)
+
+
+def _method_for(catalog: Catalog, model: str, facet: str | None) -> str:
+    """The measured best method ("fusion": sentence-level, facet-aware) when sentence vectors are stored
+    or a facet is asked for; else "hybrid" (paper vectors + BM25), so that a paper page never waits
+    for ~400 sentences to be embedded just to list its neighbours."""
+    from paperscope.index.vectors import sentence_model
+
+    if facet is not None or catalog.get_meta(f"vectors:{sentence_model(model)}:complete") == "yes":
+        return "fusion"
+    return "hybrid"
 
 
 def _keyword_candidates(catalog: Catalog, query: Doc, limit: int, exclude: set[str]) -> list[str]:

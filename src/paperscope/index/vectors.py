@@ -67,6 +67,7 @@ def embed_catalog(
     from paperscope.index.embedder import text_key
 
     todo = catalog.papers_missing_vectors(embedder.name, limit=limit)
+    sentences_were_complete = catalog.count_paper_vectors(embedder.name) == 0 or _sentences_complete(catalog, embedder.name)
     start = time.perf_counter()
     done = 0
     sentences_embedded = 0
@@ -82,9 +83,17 @@ def embed_catalog(
             progress(EmbedProgress(done, len(todo), time.perf_counter() - start))
     if todo:
         catalog.set_meta(f"vectors:{embedder.name}:generation", str(time.time()))
+    # Whether every paper's sentences are embedded too (similar papers then use the sentence-level method).
+    everything = not catalog.papers_missing_vectors(embedder.name, limit=1)
+    complete = with_sentences and everything and sentences_were_complete
+    catalog.set_meta(f"vectors:{sentence_model(embedder.name)}:complete", "yes" if complete else "no")
     return {"model": embedder.name, "embedded_papers": done, "embedded_sentences": sentences_embedded,
             "seconds": round(time.perf_counter() - start, 2),
             "papers_with_vectors": catalog.count_paper_vectors(embedder.name)}
+
+
+def _sentences_complete(catalog: Catalog, model: str) -> bool:
+    return catalog.get_meta(f"vectors:{sentence_model(model)}:complete") == "yes"
 
 
 def embed_sentences(catalog: Catalog, embedder, docs, text_key) -> int:
