@@ -56,6 +56,7 @@ def world(request, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PAPERSCOPE_ARGON2", "1,1024,1")   # light hashing for tests; production keeps the defaults
+        mp.setenv("PAPERSCOPE_INDEX_CHECK_S", "0")
         if request.param == "sqlite":
             url = str(tmp_path_factory.mktemp("isolation") / "catalogue.sqlite")
         else:

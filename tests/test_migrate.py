@@ -29,6 +29,7 @@ MODEL = "test-model"
 @pytest.fixture(autouse=True)
 def light_hashing(monkeypatch):
     monkeypatch.setenv("PAPERSCOPE_ARGON2", "1,1024,1")
+    monkeypatch.setenv("PAPERSCOPE_INDEX_CHECK_S", "0")   # no background index checks in short-lived test apps
 
 
 @pytest.fixture(scope="module")

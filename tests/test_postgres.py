@@ -275,6 +275,34 @@ def test_the_keyword_index_is_per_catalogue_and_built_by_one_process_at_a_time(p
     catalog.close()
 
 
+def test_a_server_notices_an_ingest_made_elsewhere(pg_url, monkeypatch):
+    """An ingest on another machine updates its own copy of the keyword index: the server's workers
+    check theirs against the catalogue and rebuild it."""
+    from fastapi.testclient import TestClient
+
+    from paperscope.web.app import create_app
+
+    monkeypatch.setenv("PAPERSCOPE_INDEX_CHECK_S", "0.5")
+    monkeypatch.setenv("PAPERSCOPE_ARGON2", "1,1024,1")
+    app = create_app(pg_url, accounts=True, public=True)
+    client = TestClient(app)
+    assert client.get("/api/search", params={"q": "zebrafish"}).json()["total"] == 0
+    elsewhere = Catalog.open(pg_url)   # no index update: as if run on another machine
+    elsewhere.ingest("remote.csv", "tabular", "r1", [PaperRecord(title="Zebrafish Locomotion Models",
+                                                                 appearance=Appearance(venue="BioConf", year=2025))])
+    elsewhere.close()
+    deadline = time.monotonic() + 60
+    while client.get("/api/search", params={"q": "zebrafish"}).json()["total"] != 1:
+        assert time.monotonic() < deadline, "the server never saw the new paper"
+        time.sleep(0.3)
+    app.state.catalog.close()
+    del client, app   # the index watch ends with the app
+    import gc
+
+    gc.collect()
+    time.sleep(1)
+
+
 # ------------------------------------------------------------------------------------------- serving
 def _free_port() -> int:
     with socket.socket() as sock:

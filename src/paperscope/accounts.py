@@ -302,6 +302,18 @@ class Accounts:
             db.delete_sessions(self.engine, user_id=user.id)
         return self.user(user.id)
 
+    def delete_user(self, username: str) -> dict[str, int]:
+        """Delete an account and everything of theirs (agenda, library, feeds, sessions, tokens)."""
+        user = self.require_user(username)
+        if user.is_admin and sum(u.is_admin and u.is_active for u in self.list_users()) <= 1:
+            raise AccountError("this is the last administrator; make another one first")
+        import paperscope.catalog.agenda  # noqa: F401  (declare the per-user tables this code knows)
+        try:
+            import paperscope.catalog.library  # noqa: F401
+        except ImportError:
+            pass
+        return db.delete_user_everywhere(self.engine, user.id)
+
     def require_user(self, username: str) -> User:
         user = self.user_named(username)
         if user is None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     delete,
     func,
+    inspect,
     select,
     update,
 )
@@ -322,3 +323,23 @@ def recent_failures(engine, window_start: str, *, username_key: str | None = Non
 def prune_attempts(engine, before: str) -> None:
     with engine.begin() as conn:
         conn.execute(delete(login_attempts).where(login_attempts.c.at < before))
+
+
+def delete_user_everywhere(engine, user_id: str) -> dict[str, int]:
+    """Delete a user and every row of theirs in any per-user table (any declared table with a
+    ``user_id`` column: agenda, library, feedback, feeds, digests, sessions, tokens, ...).
+
+    Children before parents (the metadata's dependency order, reversed), in one transaction.
+    """
+    from paperscope.catalog.schema import metadata as shared
+
+    removed: dict[str, int] = {}
+    with engine.begin() as conn:
+        present = set(inspect(conn).get_table_names())
+        for table in reversed(shared.sorted_tables):
+            if "user_id" in table.c and table.name in present:
+                n = conn.execute(delete(table).where(table.c.user_id == user_id)).rowcount or 0
+                if n:
+                    removed[table.name] = n
+        removed["users"] = conn.execute(delete(users).where(users.c.id == user_id)).rowcount or 0
+    return removed

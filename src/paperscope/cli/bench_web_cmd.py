@@ -218,14 +218,35 @@ def bench_web(
     warmup: int = typer.Option(50, min=0, help="Untimed requests first (and as many paper pages)."),
     seed: int = typer.Option(7, help="Seed for drawing titles."),
     concurrency: int = typer.Option(4, min=1, help="Clients at once for the throughput run (1: skip it)."),
+    users: int = typer.Option(0, min=0, help="Server mode instead: this many signed-in users searching and saving "
+                                             "at once (see bench/users_bench.py)."),
+    duration: float = typer.Option(60.0, min=1, help="With --users: seconds of load."),
+    workers: int = typer.Option(2, min=1, help="With --users: uvicorn worker processes."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Search-page latency (p50/p99) and req/s over real HTTP, next to a trivial page in the same run."""
+    """Search-page latency (p50/p99) and req/s over real HTTP, next to a trivial page in the same run;
+    with --users N, N signed-in users searching and saving at once (requests/s, p50/p99, errors)."""
     from paperscope.bench.ingest_bench import BENCH_CATALOGUE
 
     location = db or str(BENCH_CATALOGUE)
     if "://" not in location and not Path(location).expanduser().is_file():
         fail(f"no catalogue at {location}: run `paperscope bench ingest` first, or pass --db PATH")
+    if users:
+        from paperscope.bench.users_bench import run_users_bench
+
+        err_console.print(f"bench web: {users} signed-in users for {duration:.0f} s over {location}…", highlight=False)
+        try:
+            result = run_users_bench(location, users=users, duration_s=duration, workers=workers, seed=seed)
+        except RuntimeError as exc:
+            fail(str(exc))
+        if as_json:
+            print_json(result)
+        else:
+            for key, value in result.items():
+                console.print(f"{key:20} {json.dumps(value) if isinstance(value, (dict, list)) else value}", highlight=False)
+        if result["errors"]:
+            raise typer.Exit(1)
+        return
     err_console.print(f"bench web: {requests} search pages over {location} (warm-up {warmup})…", highlight=False)
     try:
         result = run_web_bench(location, requests=requests, warmup=warmup, seed=seed, concurrency=concurrency)

@@ -1,4 +1,4 @@
-"""`paperscope users add|list|set-admin|invite|passwd|disable|enable|token|signup`: accounts of a server."""
+"""`paperscope users add|list|set-admin|invite|passwd|reset-link|disable|enable|delete|token|signup`."""
 
 from __future__ import annotations
 
@@ -150,3 +150,15 @@ def signup(mode: str = typer.Argument(..., help="open, invite or closed"), db: O
     accounts = _accounts(db)
     _run(lambda: accounts.set_signup_mode(mode))
     console.print(f"sign-up is now {mode}", highlight=False)
+
+
+@users_app.command("delete")
+def delete(username: str, yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+           db: Optional[str] = DbOption) -> None:
+    """Delete an account and all of its data (agenda, library, feeds, sessions, tokens)."""
+    accounts = _accounts(db)
+    _run(lambda: accounts.require_user(username))
+    if not yes and not typer.confirm(f"Delete {username} and all their data?"):
+        raise typer.Exit(1)
+    removed = _run(lambda: accounts.delete_user(username))
+    console.print(f"deleted {username}: " + ", ".join(f"{n} from {t}" for t, n in removed.items()), highlight=False)

@@ -330,6 +330,52 @@ def install(app, catalog, accounts: bool | None = None, public: bool | None = No
     env = getattr(app.state, "templates", None)
     if env is not None:
         env.globals["account_nav"] = account_nav
+    _watch_indexes(app)
+
+
+def _watch_indexes(app) -> None:
+    """A server's workers live long and the catalogue may change behind them (an ingest run on another
+    machine, or as another user, updates another copy of the keyword index): every
+    ``PAPERSCOPE_INDEX_CHECK_S`` seconds (default 60; 0 turns it off) each worker checks that the index
+    is in step with the catalogue, and rebuilds it if not. The lock file makes one worker do it; the
+    others keep serving the last complete index and pick the new one up when it is published."""
+    import threading
+    import time
+
+    interval = float(os.environ.get("PAPERSCOPE_INDEX_CHECK_S", "60") or 0)
+    if interval <= 0:
+        return
+
+    import weakref
+
+    app_ref = weakref.ref(app)   # the watch ends with the app
+
+    def run() -> None:
+        from paperscope.index.lexical import IndexBusy
+        from paperscope.index.maintain import ensure_indexes
+
+        from sqlalchemy.exc import OperationalError
+
+        wait = interval
+        while True:
+            time.sleep(wait)
+            live = app_ref()
+            if live is None:
+                return
+            catalog = live.state.catalog
+            del live
+            try:
+                ensure_indexes(catalog)
+                wait = interval
+            except IndexBusy:
+                pass                     # another worker or an ingest is writing it
+            except OperationalError as exc:  # the database is away: say so briefly, try less often
+                log.warning("cannot check the keyword index: %s", str(exc).splitlines()[0])
+                wait = min(wait * 4, 600)
+            except Exception:  # noqa: BLE001 - the next round tries again; searches still serve
+                log.exception("checking the keyword index failed")
+
+    threading.Thread(target=run, name="paperscope-index-watch", daemon=True).start()
 
 
 async def _login_required(request: Request, exc: LoginRequired):

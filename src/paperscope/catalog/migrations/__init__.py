@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, text
 
 HERE = Path(__file__).parent
-HEAD = "0004"
+HEAD = "0005"
 BASELINE = "0001"
 # pg_advisory_xact_lock key: any constant shared by every paperscope process ("pscope" in ASCII)
 _LOCK_KEY = 0x7073636F7065
@@ -50,20 +50,28 @@ def upgrade_to_head(engine: Engine) -> str | None:
     building a database from scratch; a test checks that running every migration gives the same
     schema). A catalogue at an older revision, or made before migrations, runs the migrations.
     """
+    from paperscope.catalog.schema import metadata
+
     with engine.connect() as conn:
-        if current_revision(conn) == HEAD:
+        if current_revision(conn) == HEAD and _has_declared_tables(conn, metadata):
             return HEAD
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         before = current_revision(conn)
-        if before == HEAD:
-            return before
         if before is None and not inspect(conn).has_table("papers"):
             _create_at_head(conn)
             return None
-        _run_alembic(conn, stamp_baseline=before is None)
+        if before != HEAD:
+            _run_alembic(conn, stamp_baseline=before is None)
+        # tables a module declares before its migration is written: made here, under the same lock,
+        # so that workers starting together do not race to create them
+        metadata.create_all(conn)
     return before
+
+
+def _has_declared_tables(conn, metadata) -> bool:
+    return set(metadata.tables) <= set(inspect(conn).get_table_names())
 
 
 def run_migrations(engine: Engine) -> None:
@@ -87,6 +95,7 @@ def _create_at_head(conn) -> None:
 
     import paperscope.catalog.accounts  # noqa: F401  (declares the tables of migration 0003)
     import paperscope.catalog.agenda  # noqa: F401  (0002)
+    import paperscope.catalog.library  # noqa: F401  (0005)
     from paperscope.catalog.schema import metadata
 
     metadata.create_all(conn)
