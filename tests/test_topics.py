@@ -328,6 +328,25 @@ def test_web_topics_map_and_topic_pages(iclr):
     assert client.get("/api/map", params={"year": "soon"}).status_code == 400
 
 
+def test_map_layers_show_the_library_and_recommendations(iclr, tmp_path):
+    library = pytest.importorskip("paperscope.library", reason="no library module yet")
+    from fastapi.testclient import TestClient
+
+    from paperscope.web.app import create_app
+
+    catalog, tmap = iclr["catalog"], iclr["map"]
+    client = TestClient(create_app(catalog.location, catalog=catalog))
+    saved = tmap.fine_topics[0].central[:3]
+    for pid in saved:
+        library.save(catalog, "local", pid)
+    try:
+        layers = client.get("/api/map/layers", params={"key": tmap.key}).json()["layers"]
+        assert layers["library"] == sorted(tmap.position(p) for p in saved)
+        assert layers["recommended"] and not set(layers["recommended"]) & set(layers["library"])
+    finally:
+        library.remove(catalog, "local", saved)
+
+
 @pytest.mark.skipif(not (SHARED / "data" / "iclr2020_virtual_site").is_dir(),
                     reason="../shared/data/iclr2020_virtual_site is not there (the ICLR site's shipped map)")
 def test_our_map_keeps_neighbourhoods_better_than_the_site_shipped(iclr):
