@@ -544,17 +544,24 @@ def label_text(terms: Sequence[str]) -> str:
     return ", ".join(terms[:3]) if terms else "(no distinctive words)"
 
 
-def _word_forms(word: str) -> str:
+def _forms(word: str) -> set[str]:
     base = singular(word)
     forms = {word, base, base + "s", base + "es"}
     if base.endswith("y"):
         forms.add(base[:-1] + "ies")
-    return "(?:" + "|".join(sorted(map(re.escape, forms), key=len, reverse=True)) + ")"
+    return forms
+
+
+def _word_forms(word: str) -> str:
+    return "(?:" + "|".join(sorted(map(re.escape, _forms(word)), key=len, reverse=True)) + ")"
 
 
 def term_pattern(term: str) -> re.Pattern:
     """A phrase as words in a lower-cased text, singular or plural, hyphen or space between words."""
     return re.compile(r"(?<![a-z0-9])" + r"[\s\-]+".join(_word_forms(w) for w in term.split()) + r"(?![a-z0-9])")
+
+
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 def label_quality(groups: dict[Any, list[int]], terms: dict[Any, list[str]], docs: list[str]) -> dict[str, float]:
@@ -568,11 +575,24 @@ def label_quality(groups: dict[Any, list[int]], terms: dict[Any, list[str]], doc
     lowered = [d.lower() for d in docs]
     coverages, precisions, covered_papers, papers = [], [], 0, 0
     cache: dict[str, np.ndarray] = {}
+    # Which papers hold each word of the labels (any form), so each phrase's pattern is only tried on
+    # papers that have all its words: exact, and fast enough for 100k papers and 1,500 phrases.
+    wanted = {f for ts in terms.values() for t in (ts or ()) for w in _WORD.findall(t) for f in _forms(w)}
+    holders: dict[str, list[int]] = {w: [] for w in wanted}
+    for i, d in enumerate(lowered):
+        for w in set(_WORD.findall(d)) & wanted:
+            holders[w].append(i)
 
     def has(term: str) -> np.ndarray:
         if term not in cache:
             pattern = term_pattern(term)
-            cache[term] = np.fromiter((bool(pattern.search(d)) for d in lowered), bool, len(lowered))
+            sets = [set().union(*(holders.get(f, ()) for f in _forms(w))) for w in _WORD.findall(term)]
+            candidates = sets[0].intersection(*sets[1:]) if sets else set()
+            mask = np.zeros(len(lowered), bool)
+            for i in candidates:
+                if pattern.search(lowered[i]):
+                    mask[i] = True
+            cache[term] = mask
         return cache[term]
 
     for g, members in groups.items():

@@ -65,9 +65,10 @@ def bench_topics(
     catalog = Catalog.open(location)
     report: dict[str, Any] = {"catalogue": location, "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg())}
 
-    def say(text: str) -> None:
-        if not as_json:
-            err_console.print(text, highlight=False)
+    clock = time.perf_counter()
+
+    def say(text: str) -> None:  # on stderr, so also with --json
+        err_console.print(f"[{time.perf_counter() - clock:7.1f} s] {text}", highlight=False)
 
     scope = T.Scope()
     started = time.perf_counter()
