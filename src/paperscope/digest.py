@@ -352,15 +352,17 @@ def atom_feed(catalog, user: str, tag: str | None, base_url: str, self_url: str,
         fe = fg.add_entry()
         fe.id(f"tag:paperscope,2024:paper/{item['id']}")
         fe.title(item["title"] or item["id"])
+        # one link only: feedgen 1.0 writes an entry's links without their rel, so a second link
+        # would read as another "alternate"; the paper's own pages are listed in the summary
         fe.link(href=item["url"], rel="alternate", type="text/html")
-        for link in item["links"][:3]:
-            fe.link(href=link["url"], rel="related", title=link["label"])
         for name in item["authors"][:20]:
             fe.author({"name": name})
         when = added.get(item["id"]) or digest.window_end
         fe.updated(datetime.fromisoformat(when))
         fe.published(datetime.fromisoformat(when))
         summary = (f"Why: {item['reason']}\n\n" if item["reason"] else "") + (item["abstract"] or "")
+        if item["links"]:
+            summary += "\n\n" + "\n".join(f"{link['label']}: {link['url']}" for link in item["links"][:3])
         fe.summary(summary)
     return fg.atom_str(pretty=True)
 

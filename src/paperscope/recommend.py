@@ -10,7 +10,7 @@ The ranker (chosen by measurement on the reviewer-expertise benchmark, ``papersc
   over all of them is not what matters);
 - the views are z-scored over the candidates and summed with equal weights (no tuned weights);
 - "not relevant" feedback: candidates unusually close to a rejected paper (z-scored similarity to the
-  nearest rejected paper, above the mean) lose that much, in each view;
+  nearest rejected paper, above the mean) lose half of that, in each view;
 - diversity: maximal marginal relevance over the paper vectors, so a list never runs through ten
   near-duplicates.
 
@@ -42,7 +42,8 @@ DEFAULT_METHOD = "profile"
 DEFAULT_PARAMS: dict[str, Any] = {
     "k": 3,                      # best matches averaged per candidate
     "views": VIEWS,
-    "feedback": 1.0,             # weight of the "not relevant" penalty
+    "feedback": 0.5,             # weight of the "not relevant" penalty
+    "feedback_relative": 0.0,    # how much closeness to the library offsets closeness to a rejected paper
     "diversity": 0.25,           # MMR: 0 = pure relevance, 1 = pure novelty
     "pool": 400,                 # stage-1 candidates re-ranked by the full ranker
     "centroids": 8,              # stage-1 library centroids
@@ -273,8 +274,16 @@ def score_candidates(cands: ViewSet, profile: ViewSet, stats: TermStats, negativ
     penalty = np.zeros(n)
     if negatives is not None and len(negatives) and p["feedback"]:
         neg = similarities(cands, negatives, stats, tuple(p["views"]))
-        # only candidates closer than usual to a rejected paper are demoted, and in proportion
-        penalty = p["feedback"] * sum(np.clip(zscore(s.max(axis=1)), 0, None) for s in neg.values())
+        pos = sims if set(neg) <= set(sims) else similarities(cands, profile, stats, tuple(neg))
+        # A candidate closer than usual to a rejected paper (z-score over the candidates, per view) is
+        # demoted in proportion, half as strongly as relevance counts (Rocchio's negatives weigh less
+        # than positives). On the bundled ICLR 2020 papers, one "not relevant" on a GAN paper, for a
+        # library of two GAN and two graph papers, moves the other GAN papers down ~15 places and out
+        # of the top 10, without removing them; offsetting the penalty by closeness to the library
+        # ("feedback_relative") left the papers most like the rejected one where they were.
+        g = float(p["feedback_relative"])
+        penalty = p["feedback"] * sum(
+            np.clip(zscore(s.max(axis=1)) - g * zscore(top_k_mean(pos[v], p["k"])), 0, None) for v, s in neg.items())
     return Scored(rel - penalty, rel, penalty, sims)
 
 
@@ -368,7 +377,7 @@ def _surface_forms(text: str) -> dict[str, str]:
     for w, st in zip(words, stems):
         # lower case, except names written with capitals inside (BERT, GANs, ImageNet)
         low = w.lower()
-        shown = w if w[1:] != low[1:] else low
+        shown = w if w[1:] != low[1:] and not (w.isupper() and len(w) > 5) else low   # BERT, GANs; not SHOUTED titles
         out.setdefault(st, shown)
         pairs.append((st, shown))
     for (a, wa), (b, wb) in zip(pairs, pairs[1:]):
@@ -376,21 +385,30 @@ def _surface_forms(text: str) -> dict[str, str]:
     return out
 
 
-def shared_terms(cand: Counter, others: Sequence[Counter], stats: TermStats, text: str, limit: int = 5) -> list[str]:
-    """The candidate's terms that weigh most in both it and the library papers it is closest to."""
+def shared_terms(cand: Counter, others: Sequence[Counter], stats: TermStats, text: str, limit: int = 5,
+                 topical: Iterable[str] = ()) -> list[str]:
+    """The candidate's terms that weigh most in both it and the library papers it is closest to.
+
+    A term's weight is its tf-idf in the candidate times its tf-idf summed over those papers; phrases
+    (word pairs) and ``topical`` terms (those of the titles involved) count double: a word two
+    abstracts happen to share ("avoid", "field") explains less than a phrase or a title word.
+    """
+    topical = set(topical)
     weight: dict[str, float] = {}
-    theirs: Counter = Counter()
-    for o in others:
-        theirs.update({t: 1 for t in o})
     for t, f in cand.items():
-        if t in theirs:
-            weight[t] = (1 + math.log(f)) * stats.idf(t) ** 2 * theirs[t]
+        theirs = sum(1 + math.log(o[t]) for o in others if t in o)
+        if theirs:
+            idf = stats.idf(t)
+            weight[t] = (1 + math.log(f)) * idf * theirs * idf * (2 if "_" in t else 1) * (2 if t in topical else 1)
     forms = surface_forms(text)
     ranked = sorted(weight, key=lambda t: -weight[t])
+    floor = 0.2 * weight[ranked[0]] if ranked else 0.0
     out: list[str] = []
     for t in ranked:
+        if weight[t] < floor:
+            break      # far behind the best: a coincidence of wording, not a shared subject
         word = forms.get(t)
-        if not word or stats.df.get(t, 0) > 0.2 * max(stats.n_docs, 1):
+        if not word or (stats.n_docs >= 50 and stats.df.get(t, 0) > 0.2 * stats.n_docs):
             continue   # unreadable or too common in the catalogue to explain anything
         if "_" in t:   # a phrase covers its words
             out = [w for w in out if w.lower() not in word.lower().split()]
@@ -822,12 +840,20 @@ def _explain(catalog, order: list[int], cands: ViewSet, rows: list[dict[str, Any
             continue
         closest: list[dict[str, Any]] = []
         if combined is not None and len(profile):
-            near = np.argsort(-combined[i])[:2]
+            order_j = np.argsort(-combined[i])
+            best = combined[i, order_j[0]]
+            # the closest library paper, and the next one when it is nearly as close
+            near = [order_j[0]] + [j for j in order_j[1:2] if combined[i, j] > 0 and combined[i, j] >= 0.8 * best]
             closest = [{"id": profile_rows[j]["id"], "title": profile_rows[j].get("title") or "",
                         "entry": profile_rows[j].get("entry"),
                         "similarity": round(float(scored.sims["vector"][i, j]) if "vector" in scored.sims else 0.0, 3)}
                        for j in near]
-            terms = shared_terms(cands.terms[i], [profile.terms[j] for j in np.argsort(-combined[i])[:3]], stats, _text(rows[i]))
+            basis = list(order_j[:3])
+            from paperscope.similarity import tokenize
+
+            titles = tokenize(" ".join([rows[i].get("title") or ""] + [profile_rows[j].get("title") or "" for j in basis]))
+            terms = shared_terms(cands.terms[i], [profile.terms[j] for j in basis], stats, _text(rows[i]),
+                                 topical=set(titles) | {f"{a}_{b}" for a, b in zip(titles, titles[1:])})
         else:
             terms = []
         out.append(Recommendation(papers[pid], float(scored.score[i]), closest, terms, float(scored.penalty[i])))

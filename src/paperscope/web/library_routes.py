@@ -51,6 +51,7 @@ LIBRARY_CSS = """
 .lib-edit label { font-size: .85rem; color: var(--muted); }
 .lib-state-read { opacity: .8; }
 .lib-tag { display: inline-block; font-size: .78rem; padding: 0 .45rem; border-radius: 99px; background: var(--badge); margin-right: .25rem; }
+.foryou-list { list-style: none; padding: 0; margin: 0; }
 .foryou-item { padding: .8rem 0; border-bottom: 1px solid var(--line); }
 .foryou-item h3 { margin: 0 0 .2rem; font-size: 1.05rem; }
 .foryou-reason { font-size: .9rem; color: var(--muted); margin: .25rem 0; }
@@ -86,6 +87,8 @@ LIBRARY_JS = r"""
         forms.forEach(function (f) { mark(f, st); });
       }).catch(function () {});
     forms.forEach(function (f) {
+      var next = f.querySelector("input[name=next]");
+      if (next && !next.value) next.value = location.pathname + location.search;
       f.addEventListener("submit", function (ev) {
         var input = f.querySelector("input[name=csrf]");
         if (input && input.value) return;   /* a token is there: the plain form post works */
@@ -183,6 +186,16 @@ def _check_write(request: Request, token: str) -> None:
         raise HTTPException(403, "This form has expired (its security token does not match). Reload the page and try again.")
 
 
+def _back(request: Request, target: str | None, default: str) -> str:
+    """Where a form returns to: its ``next``, else the page it was sent from (same site only)."""
+    if target:
+        return _safe_next(target, default)
+    referer = urlparse(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc == request.headers.get("host", "") and referer.path:
+        return _safe_next(referer.path + (f"?{referer.query}" if referer.query else ""), default)
+    return default
+
+
 def _safe_next(target: str | None, default: str) -> str:
     """A redirect target on this site only (a path, never another host)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -211,7 +224,7 @@ def _confirm(request: Request, action: str, paper_id: str, tag: str, next_: str)
     if paper is None:
         raise NotFound(f"No paper with id “{paper_id}” in this catalogue.")
     return _render(request, "library_confirm.html", {"action": action, "paper": paper, "tag": tag,
-                                                     "next": _safe_next(next_, "/library")})
+                                                     "next": _back(request, next_, f"/paper/{quote(paper_id, safe='')}")})
 
 
 def _require_json(request: Request) -> None:
@@ -321,7 +334,7 @@ def library_save_form(request: Request, paper_id: str = Form(...), tag: str = Fo
         lib.save(_catalog(request), library_user(request), paper_id, tags=[tag] if tag else [])
     except lib.LibraryError as exc:
         raise _lib_error(exc) from None
-    return RedirectResponse(_safe_next(next, "/library"), status_code=303)
+    return RedirectResponse(_back(request, next, "/library"), status_code=303)
 
 
 @router.post("/library/remove", include_in_schema=False)
@@ -510,7 +523,7 @@ def not_relevant_form(request: Request, paper_id: str = Form(...), tag: str = Fo
             mark_not_relevant(_catalog(request), library_user(request), paper_id, tag or None)
     except RecommendError as exc:
         raise HTTPException(404, str(exc)) from None
-    return RedirectResponse(_safe_next(next, "/foryou"), status_code=303)
+    return RedirectResponse(_back(request, next, "/foryou"), status_code=303)
 
 
 class FeedbackIn(BaseModel):

@@ -1,0 +1,195 @@
+"""The library in a real browser (Debian's Chromium driven by Playwright) against a real uvicorn server
+over the 687 ICLR 2020 papers bundled with the demo (with their cached MiniLM vectors).
+
+A reader saves papers from a paper page and from search results, finds them in the library and writes a
+note, opens "For you" and sees why each paper is there, marks one "not relevant" and it goes, follows
+one and it counts as seen. Without JavaScript, saving asks once to confirm and then works.
+Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("PAPERSCOPE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed (pip install playwright)")
+pytest.importorskip("uvicorn")
+if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set PAPERSCOPE_CHROMIUM)", allow_module_level=True)
+
+from test_recommend import GAN_PAPERS, GRAPH_PAPERS, add_cached_vectors, ingest_iclr  # noqa: E402
+
+from paperscope.web.app import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real uvicorn server on 127.0.0.1, on a free port, over the ICLR 2020 catalogue with vectors."""
+    import uvicorn
+
+    catalog = ingest_iclr(tmp_path_factory.mktemp("library-browser") / "iclr2020.sqlite")
+    if add_cached_vectors(catalog) is None:
+        pytest.skip("the embedding model is not installed")
+    ids = {p["title"]: p["id"] for p in catalog.iter_papers()}
+    app = create_app(catalog.location, catalog=catalog)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "catalog": catalog, "ids": ids}
+    uv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+    catalog.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_sync.sync_playwright() as pw:
+        try:
+            b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        except Exception as exc:  # a Chromium Playwright cannot drive: say why rather than fail obscurely
+            pytest.skip(f"cannot launch {CHROMIUM}: {str(exc).splitlines()[0]}")
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page whose console errors (CSP violations, script errors) and failed requests are recorded."""
+
+    def __init__(self, context):
+        self.page = context.new_page()
+        self.page.set_default_timeout(60_000)
+        self.errors: list[str] = []
+        self.failed: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def api(page, path: str):
+    return json.loads(page.evaluate("(p) => fetch(p, {credentials: 'same-origin'}).then(r => r.text())", path))
+
+
+def test_save_library_foryou_not_relevant(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    w = Watched(context)
+    page = w.page
+    first_id = server["ids"][GRAPH_PAPERS[0]]
+
+    # Save from a paper page (a fresh browser: no security cookie yet; the page's script gets one)
+    page.goto(f"{server['url']}/paper/{first_id}")
+    save = page.locator('form[data-library-action="save"] button').first
+    assert save.inner_text() == "Save"
+    save.click()
+    page.wait_for_url(f"**/paper/{first_id}")
+    page.wait_for_function("document.querySelector('form[data-library-action=\"save\"] button').textContent.startsWith('Saved')")
+    shot(page, "library-paper-saved")
+
+    # Save from search results
+    page.goto(server["url"] + "/search?q=generative+adversarial+networks+optimization+landscapes")
+    hit = page.locator("article.item", has_text=GAN_PAPERS[0]).first
+    hit.locator('form[data-library-action="save"] button').click()
+    page.wait_for_url("**/search?**")
+    page.wait_for_function(
+        "(t) => [...document.querySelectorAll('article.item')].some(a => a.textContent.includes(t) && "
+        "a.querySelector('form[data-library-action=\"save\"] button').textContent.startsWith('Saved'))", arg=GAN_PAPERS[0])
+
+    # The library lists both; a note is kept
+    page.goto(server["url"] + "/library")
+    titles = page.locator(".lib-entry h3").all_inner_texts()
+    assert set(titles) == {GRAPH_PAPERS[0], GAN_PAPERS[0]}
+    entry = page.locator(".lib-entry", has_text=GRAPH_PAPERS[0])
+    entry.locator("summary").click()
+    entry.locator("textarea[name=note]").fill("Pre-training recipes for GNNs; compare with GraphCL.")
+    entry.locator("input[name=tags]").fill("graphs, to read")
+    entry.locator("button", has_text="Save changes").click()
+    page.wait_for_url("**/library**")
+    entry = page.locator(".lib-entry", has_text=GRAPH_PAPERS[0])
+    assert "Pre-training recipes for GNNs" in entry.inner_text()
+    assert set(entry.locator(".lib-tag").all_inner_texts()) == {"graphs", "to read"}
+    shot(page, "library")
+
+    # For you: papers with their reasons
+    page.goto(server["url"] + "/foryou")
+    items = page.locator(".foryou-item")
+    assert items.count() >= 10
+    reasons = page.locator(".foryou-reason").all_inner_texts()
+    assert all(r.startswith("Close to ") for r in reasons)
+    assert any(GRAPH_PAPERS[0] in r for r in reasons) and any(GAN_PAPERS[0] in r for r in reasons)
+    assert page.locator(".foryou-reason .term").count() >= 10
+    shown = [items.nth(i).get_attribute("data-paper") for i in range(items.count())]
+    assert first_id not in shown and server["ids"][GAN_PAPERS[0]] not in shown          # saved papers are not offered
+    shot(page, "foryou")
+
+    # "Not relevant" on the first: it goes, and the server remembers why
+    rejected = shown[0]
+    items.first.locator('form[data-library-action="not-relevant"] button').click()
+    page.wait_for_url("**/foryou")
+    page.wait_for_selector(".foryou-item")
+    after = [page.locator(".foryou-item").nth(i).get_attribute("data-paper") for i in range(page.locator(".foryou-item").count())]
+    assert rejected not in after
+    assert api(page, f"/api/library/status?ids={rejected}")["not_relevant"] == [rejected]
+    shot(page, "foryou-after-not-relevant")
+
+    # Following a recommendation opens the paper and counts it as seen
+    followed = after[0]
+    page.locator(".foryou-item h3 a").first.click()
+    page.wait_for_url(f"**/paper/{followed}")
+    page.goto(server["url"] + "/foryou")
+    page.wait_for_selector(".foryou-item")
+    assert followed not in [page.locator(".foryou-item").nth(i).get_attribute("data-paper")
+                            for i in range(page.locator(".foryou-item").count())]
+
+    # the private feed link is on the page
+    assert "/feed/" in page.locator(".feed-link a").get_attribute("href")
+    assert w.errors == [] and w.failed == [], (w.errors, w.failed)
+    context.close()
+
+
+def test_saving_without_javascript_asks_once_then_works(server, browser):
+    context = browser.new_context(viewport={"width": 1000, "height": 800}, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    target = server["ids"][GAN_PAPERS[1]]
+    page.goto(f"{server['url']}/paper/{target}")
+    page.locator('form[data-library-action="save"] button').first.click()
+    # no security cookie yet: a confirmation page, which sets it, writes nothing by itself
+    page.wait_for_selector("h1:has-text('Save to your library?')")
+    assert GAN_PAPERS[1] in page.locator(".lede").inner_text()
+    shot(page, "library-confirm-nojs")
+    page.locator("input[name=tag]").fill("gans")
+    page.locator("form button[type=submit]", has_text="Save").click()
+    page.wait_for_url(f"**/paper/{target}")
+    # now the cookie is there: the next save goes straight through
+    page.goto(f"{server['url']}/paper/{server['ids'][GAN_PAPERS[0]]}")
+    page.locator('form[data-library-action="save"] button').first.click()
+    page.wait_for_url(f"**/paper/{server['ids'][GAN_PAPERS[0]]}")
+    page.goto(server["url"] + "/library?tag=gans")
+    assert page.locator(".lib-entry h3").all_inner_texts() == [GAN_PAPERS[1]]
+    context.close()
