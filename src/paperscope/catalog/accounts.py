@@ -341,5 +341,8 @@ def delete_user_everywhere(engine, user_id: str) -> dict[str, int]:
                 n = conn.execute(delete(table).where(table.c.user_id == user_id)).rowcount or 0
                 if n:
                     removed[table.name] = n
+        name = conn.execute(select(users.c.username_key).where(users.c.id == user_id)).scalar()
+        if name is not None:
+            conn.execute(delete(login_attempts).where(login_attempts.c.username_key == name))
         removed["users"] = conn.execute(delete(users).where(users.c.id == user_id)).rowcount or 0
     return removed

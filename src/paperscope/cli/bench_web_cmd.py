@@ -234,7 +234,9 @@ def bench_web(
     if users:
         from paperscope.bench.users_bench import run_users_bench
 
-        err_console.print(f"bench web: {users} signed-in users for {duration:.0f} s over {location}…", highlight=False)
+        from paperscope.bench.users_bench import _safe
+
+        err_console.print(f"bench web: {users} signed-in users for {duration:.0f} s over {_safe(location)}…", highlight=False)
         try:
             result = run_users_bench(location, users=users, duration_s=duration, workers=workers, seed=seed)
         except RuntimeError as exc:
