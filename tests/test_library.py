@@ -421,3 +421,18 @@ def test_cli_import_list_export(catalog, tmp_path, monkeypatch):
     assert res.exit_code == 1 and "read state" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["library", "mine", "Jürgen Schmidhuber", "--json", *db])
     assert json.loads(res.stdout)["added"] == 1
+
+
+def test_a_profile_only_paper_joins_its_catalogue_record_when_the_catalogue_gets_it(catalog):
+    lecun = [e for e in lib.import_text(catalog, USER, ZOTERO_BIB, "refs.bib").profile_only
+             if e["title"].startswith("Gradient-based")][0]
+    lib.set_note(catalog, USER, [f"#{lecun['entry']}"], "The LeNet paper.")
+    catalog.ingest("more.json", "tabular", "h2", [paper(
+        "Gradient-Based Learning Applied to Document Recognition", ["Yann LeCun", "Léon Bottou", "Yoshua Bengio", "Patrick Haffner"],
+        "Multilayer neural networks trained with the back-propagation algorithm constitute the best example of a "
+        "successful gradient based learning technique.", "Proceedings of the IEEE", 1998, doi="10.1109/5.726791")])
+    report = lib.import_text(catalog, USER, ZOTERO_BIB, "refs.bib")     # the same file again, later
+    assert {m["title"]: m["how"] for m in report.matched}["Gradient-Based Learning Applied to Document Recognition"] == "doi"
+    entries = [e for e in lib.entries(catalog, USER) if e.title.lower().startswith("gradient-based")]
+    assert len(entries) == 1 and entries[0].paper_id and entries[0].note == "The LeNet paper."
+    assert entries[0].tags == ["classics", "vision"]

@@ -570,6 +570,20 @@ def _drop_generated(extra: dict[str, Any], paper: dict[str, Any]) -> None:
         bib["fields"] = fields
 
 
+def _promote(catalog, user: str, ext_key: str, paper_id: str) -> None:
+    """A profile-only entry whose paper the catalogue now has becomes that paper's entry (note, tags
+    and read state kept), instead of a second entry beside it."""
+    old = store.get_entries(catalog, user, keys=[ext_key])
+    if not old:
+        return
+    if store.get_entries(catalog, user, keys=[paper_id]):
+        current = store.get_entries(catalog, user, keys=[paper_id])[0]
+        store.add_tags(catalog, user, [current.id], old[0].tags)
+        store.remove_entries(catalog, user, [old[0].id])
+    else:
+        store.update_entries(catalog, user, [old[0].id], entry_key=paper_id, paper_id=paper_id)
+
+
 def external_key(record: ImportedEntry) -> str:
     """The entry key of a profile-only paper: its strongest id, else its title key (stable across imports)."""
     from paperscope.text import short_id, title_key
@@ -593,6 +607,7 @@ def import_records(catalog, user: str, records: list[ImportedEntry], source: str
                                  "origin": record.extra.pop("origin", None) or f"import:{Path(source).name}",
                                  "extra": record.extra, "added_at": record.extra.pop("added_at", None)}
         if pid:
+            _promote(catalog, user, external_key(record), pid)
             entry |= _paper_snapshot(papers[pid]) | {"entry_key": pid}
             if not entry["abstract"] and record.abstract:
                 entry["abstract"] = record.abstract

@@ -163,16 +163,17 @@ def run_recommend_bench(db: str, library_size: int = 200, requests: int = 20, se
                            f"or pass --embed-subset N (N >= {library_size * 2})")
     out["papers_with_vectors"] = len(index)
     if fill_to and fill_to > len(index):
-        # Time at full catalogue size when only a subset is embedded: the real vectors, repeated with a
-        # little noise (the arithmetic of a request depends on the matrix size, not on its values).
+        # Time at full catalogue size when only a subset is embedded: the real vectors plus random unit
+        # vectors up to ``fill_to`` rows. A request multiplies every row, so it costs what a catalogue of
+        # that size costs; random vectors are near no library, so they never become candidates and
+        # what is recommended (and fetched, and explained) is real.
         rng = np.random.default_rng(seed)
-        reps = int(np.ceil(fill_to / len(index)))
-        big = np.vstack([index.matrix] + [rec._unit(index.matrix + rng.normal(0, 0.02, index.matrix.shape).astype(np.float32))
-                                          for _ in range(reps - 1)])[:fill_to]
+        filler = rec._unit(rng.standard_normal((fill_to - len(index), index.matrix.shape[1])).astype(np.float32))
         ids = list(index.ids) + [f"__fill{i}" for i in range(fill_to - len(index))]
-        index = VectorIndex(index.model, ids, np.ascontiguousarray(big, dtype=np.float32), index.generation)
-        notes.append(f"timed over {fill_to} vectors: the {len(index.ids) - (fill_to - out['papers_with_vectors'])} "
-                     f"real ones, repeated with noise (fill papers are never fetched: they are not in the catalogue)")
+        index = VectorIndex(index.model, ids, np.ascontiguousarray(np.vstack([index.matrix, filler]), dtype=np.float32),
+                            index.generation)
+        notes.append(f"timed over {fill_to} vectors: the {out['papers_with_vectors']} real ones and "
+                     f"{fill_to - out['papers_with_vectors']} random unit vectors (never candidates)")
         from paperscope.index import vectors as V
 
         V._LOADED[(catalog.location, index.model)] = index   # the service reads this process's cached index
@@ -212,12 +213,27 @@ def run_recommend_bench(db: str, library_size: int = 200, requests: int = 20, se
     ordered = sorted(times)
     out["warm"] = {"p50_ms": round(statistics.median(ordered), 1), "p95_ms": round(_percentile(ordered, 0.95), 1),
                    "max_ms": round(ordered[-1], 1), "cpu_p50_ms": round(statistics.median(cpu), 1)}
+    # a new reader's first request in a running server: nothing about its candidates is remembered
+    fresh, fresh_cpu = [], []
+    for _ in range(max(3, requests // 4)):
+        rec._CACHE.bags.clear()
+        rec._CACHE.sentences.clear()
+        rec._CACHE.no_sentences.clear()
+        rec._CACHE.forms.clear()
+        for stats in rec._CACHE.stats.values():
+            stats._rows.clear()
+        c0, t0 = time.process_time(), time.perf_counter()
+        rec.recommend(catalog, BENCH_USER, limit=20)
+        fresh.append((time.perf_counter() - t0) * 1000)
+        fresh_cpu.append((time.process_time() - c0) * 1000)
+    out["fresh_candidates"] = {"p50_ms": round(statistics.median(fresh), 1), "max_ms": round(max(fresh), 1),
+                               "cpu_p50_ms": round(statistics.median(fresh_cpu), 1)}
     out["stage_p50_ms"] = {k: round(statistics.median(v), 2) for k, v in stages.items()}
     out["pool"] = result.pool
     out["items"] = len(result.items)
     out["recall_stage1"] = _stage1_recall(catalog, index, rec, library)
     out["target_ms"] = TARGET_MS
-    out["met"] = out["warm"]["p95_ms"] < TARGET_MS
+    out["met"] = out["warm"]["p95_ms"] < TARGET_MS and out["fresh_candidates"]["p50_ms"] < TARGET_MS
     out["notes"] = notes
     store.remove_entries(catalog, BENCH_USER, [e.id for e in store.list_entries(catalog, BENCH_USER)])
     catalog.close()

@@ -6,10 +6,12 @@ the templates the app keeps in ``app.state``.
 
 Writes are HTML forms that POST here with a CSRF token equal to the ``csrf`` cookie (double submit,
 SameSite=Strict, shared with the planner's pages), and a request whose ``Origin`` is another site is
-refused. Pages rendered elsewhere may not have set the cookie yet: ``/library.js`` fetches a token
-first (``/library/token``, readable by this site only); without JavaScript, a form that arrives
-without a valid token leads to a page asking to confirm, which writes nothing by itself. The JSON
-write API only takes ``application/json``.
+refused. The Save and "Not relevant" buttons sit on pages rendered elsewhere, which may carry no
+token: those two writes are also taken when the browser vouches that the form comes from this site
+(``Origin`` or ``Sec-Fetch-Site: same-origin``); otherwise they lead to a page asking to confirm,
+which writes nothing by itself. ``/library.js`` (loaded by the library's pages; other pages may load
+it too) marks saved papers and fills a missing token. The JSON write API only takes
+``application/json``.
 
 Whose library: ``request.app.state.library_user(request)`` (or ``agenda_user``) when the app defines
 it (the multi-user server), else the laptop's single user ``"local"``.
@@ -179,6 +181,15 @@ def _token_ok(request: Request, token: str) -> bool:
     return bool(cookie and token) and secrets.compare_digest(cookie, token)
 
 
+def _same_origin(request: Request) -> bool:
+    """The browser says this request comes from a page of this site (``Origin`` or ``Sec-Fetch-Site``;
+    a page elsewhere cannot make a browser say so)."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlparse(origin).netloc == request.headers.get("host", ""):
+        return True
+    return request.headers.get("sec-fetch-site") == "same-origin"
+
+
 def _check_write(request: Request, token: str) -> None:
     if _foreign_origin(request):
         raise HTTPException(403, "This form was sent from another site; it was refused.")
@@ -328,7 +339,7 @@ def library_save_form(request: Request, paper_id: str = Form(...), tag: str = Fo
 
     if _foreign_origin(request):
         raise HTTPException(403, "This form was sent from another site; it was refused.")
-    if not _token_ok(request, csrf):
+    if not (_token_ok(request, csrf) or _same_origin(request)):
         return _confirm(request, "save", paper_id, tag, next)
     try:
         lib.save(_catalog(request), library_user(request), paper_id, tags=[tag] if tag else [])
@@ -514,7 +525,7 @@ def not_relevant_form(request: Request, paper_id: str = Form(...), tag: str = Fo
 
     if _foreign_origin(request):
         raise HTTPException(403, "This form was sent from another site; it was refused.")
-    if not _token_ok(request, csrf):
+    if not (_token_ok(request, csrf) or _same_origin(request)):
         return _confirm(request, "not-relevant", paper_id, tag, next)
     try:
         if undo:
