@@ -48,7 +48,22 @@ class PgServer:
                 self.drop(name)
             except Exception:  # noqa: BLE001 - best effort at the end of the session
                 pass
+            shutil.rmtree(_index_folder(self.app_url_for(name)), ignore_errors=True)
         self.databases.clear()
+
+
+def _index_folder(url: str) -> Path:
+    """Where the derived indexes of a database URL live (the user's cache dir): removed with the database."""
+    from sqlalchemy import create_engine
+
+    from paperscope.catalog.store import Catalog, database_url
+    from paperscope.index.maintain import index_root
+
+    engine = create_engine(database_url(url))
+    try:
+        return index_root(Catalog(engine, url))
+    finally:
+        engine.dispose()
 
 
 def _external_server(superuser_url: str) -> PgServer:
@@ -87,15 +102,12 @@ def _make_template(server: PgServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
+def pg_server():
     """A PostgreSQL server with pgvector for this test session, or a skip that says why not."""
     pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg (pip install 'psycopg[binary]')")
     external = os.environ.get("PAPERSCOPE_TEST_PG")
     cluster = None
     folder = None
-    # derived indexes of test databases go to a folder of this session, not the user's cache
-    saved_cache = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("pg-cache"))
     try:
         if external:
             server = _external_server(external)
@@ -121,10 +133,6 @@ def pg_server(tmp_path_factory):
             cluster.stop()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-        if saved_cache is None:
-            os.environ.pop("XDG_CACHE_HOME", None)
-        else:
-            os.environ["XDG_CACHE_HOME"] = saved_cache
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -219,6 +219,14 @@ def test_every_change_needs_the_sessions_csrf_token(server):
     assert login_without_token.status_code == 403
 
 
+def test_a_lost_csrf_cookie_comes_back_with_the_next_page_and_its_forms_work(server):
+    alice = signed_in(server, "alice")
+    token = alice.cookies["csrf"]
+    alice.cookies.delete("csrf")
+    page = alice.get("/plan")
+    assert CSRF_FIELD.search(page.text).group(1) == token == alice.cookies["csrf"]
+
+
 def test_api_tokens_act_as_their_user_without_csrf_and_can_be_revoked(server):
     alice = signed_in(server, "alice")
     made = alice.post("/api/account/tokens", json={"name": "calendar"}, headers={"x-csrf-token": alice.cookies["csrf"]})

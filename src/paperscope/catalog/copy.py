@@ -67,6 +67,7 @@ def _tables(engine, names: Iterable[str]) -> dict[str, Table]:
     else reflected."""
     import paperscope.catalog.accounts  # noqa: F401  (declare their tables on the metadata)
     import paperscope.catalog.agenda  # noqa: F401
+    import paperscope.catalog.library  # noqa: F401
 
     reflected = MetaData()
     out = {}

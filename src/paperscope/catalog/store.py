@@ -113,9 +113,8 @@ class Catalog:
 
     def _ensure_schema_version(self) -> None:
         with self.engine.begin() as conn:
-            current = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).scalar()
-            if current is None:
-                conn.execute(s.meta.insert().values(key="schema_version", value=str(s.SCHEMA_VERSION)))
+            # insert-or-nothing: workers opening a new catalogue together must not collide here
+            conn.execute(self._insert_ignore(s.meta).values(key="schema_version", value=str(s.SCHEMA_VERSION)))
 
     # ---------------------------------------------------------------- metadata
     def get_meta(self, key: str) -> str | None:

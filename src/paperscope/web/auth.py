@@ -178,6 +178,8 @@ class AuthMiddleware:
             return await self.app(scope, receive, send)
         method = scope["method"]
         path = scope["path"]
+        if path.startswith("/static/") and method in SAFE_METHODS:
+            return await self.app(scope, receive, send)   # the same files for everyone: no database lookup
         cookies = _cookies(scope)
         user, session, via = await run_in_threadpool(self._identify, scope, cookies)
         state = scope.setdefault("state", {})
@@ -186,7 +188,7 @@ class AuthMiddleware:
 
         if method not in SAFE_METHODS:
             origin = _header(scope, b"origin")
-            if origin and (origin == "null" or urlparse(origin).netloc != _header(scope, b"host")):
+            if origin and (origin == "null" or urlparse(origin).netloc not in self._own_hosts(scope)):
                 return await _plain(send, scope, 403, "This request came from another site; it was refused.")
             if via != "token":
                 expected = session.csrf_token if session else cookies.get(CSRF_COOKIE, "")
@@ -208,15 +210,31 @@ class AuthMiddleware:
         if (path.startswith("/admin") or path.startswith("/api/admin")) and user is not None and not user.is_admin:
             return await _plain(send, scope, 403, "Only an administrator may open this page.")
 
+        if session is not None and via == "session" and cookies.get(CSRF_COOKIE) != session.csrf_token:
+            # pages below read the form token from the csrf cookie: let them see the session's (and the
+            # browser gets it with this response), so the forms of this very page are already right
+            cookies[CSRF_COOKIE] = session.csrf_token
+            header = "; ".join(f"{k}={v}" for k, v in cookies.items()).encode("latin-1")
+            scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"cookie"] + [(b"cookie", header)]
+            state["csrf_stale"] = True
+
         async def send_with_cookie(message):
-            if message["type"] == "http.response.start" and session is not None and via == "session":
-                if cookies.get(CSRF_COOKIE) != session.csrf_token and not state.get("csrf_cookie_set"):
+            if message["type"] == "http.response.start" and state.get("csrf_stale"):
+                if not state.get("csrf_cookie_set"):
                     headers = list(message.get("headers", []))
                     headers.append((b"set-cookie", _csrf_cookie(session.csrf_token, secure).encode()))
                     message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+    def _own_hosts(self, scope) -> set[str]:
+        """This site's host as the request names it, and as ``PAPERSCOPE_BASE_URL`` does (a proxy that
+        does not pass the Host header on)."""
+        hosts = {_header(scope, b"host")}
+        if self.accounts.base_url:
+            hosts.add(urlparse(self.accounts.base_url).netloc)
+        return hosts
 
     def _identify(self, scope, cookies: dict[str, str]):
         auth = _header(scope, b"authorization")
