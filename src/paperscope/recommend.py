@@ -45,8 +45,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "feedback": 0.5,             # weight of the "not relevant" penalty
     "feedback_relative": 0.0,    # how much closeness to the library offsets closeness to a rejected paper
     "diversity": 0.25,           # MMR: 0 = pure relevance, 1 = pure novelty
-    "pool": 400,                 # stage-1 candidates re-ranked by the full ranker
-    "centroids": 8,              # stage-1 library centroids
+    "pool": 800,                 # stage-1 candidates (by library centroids)
+    "rerank": 300,               # of those, the best by the vector view go to the full ranker
+    "centroids": 16,             # stage-1 library centroids
     "term_sample": 3000,         # catalogue papers whose terms give document frequencies
     "w_linear": 1.0,             # weight of the linear model in profile+linear
 }
@@ -57,11 +58,35 @@ DEFAULT_PARAMS: dict[str, Any] = {
 # =============================================================================================
 
 
+_WORDS = None
+_STEMS: dict[str, str] = {}
+
+
+def terms_of(text: str) -> list[str]:
+    """The content words of a text, stemmed: :func:`paperscope.similarity.tokenize`, with each word's
+    stem remembered (a catalogue's vocabulary repeats; stemming word by word is most of the cost)."""
+    import re
+
+    from paperscope.similarity import STOPWORDS, tokenize
+
+    global _WORDS
+    if _WORDS is None:
+        _WORDS = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+    out = []
+    for w in _WORDS.findall((text or "").lower()):
+        st = _STEMS.get(w)
+        if st is None:
+            st = "" if w in STOPWORDS or len(w) <= 1 else (tokenize(w) or [""])[0]
+            if len(_STEMS) < 2_000_000:
+                _STEMS[w] = st
+        if st:
+            out.append(st)
+    return out
+
+
 def bag_of_terms(text: str) -> Counter:
     """Stemmed content words and adjacent pairs of them (``reinforc_learn``-like phrases)."""
-    from paperscope.similarity import tokenize
-
-    toks = tokenize(text)
+    toks = terms_of(text)
     return Counter(toks + [f"{a}_{b}" for a, b in zip(toks, toks[1:])])
 
 
@@ -94,6 +119,15 @@ class TermStats:
         # a term the sample never saw is rare: it gets the highest weight, not none
         return math.log((1 + self.n_docs) / (1 + self.df.get(term, 0)))
 
+    def idfs(self, terms: list[str]) -> np.ndarray:
+        """IDF of each term (the sample's terms are looked up; the rest share the unseen weight)."""
+        cache = self._idf
+        if cache is None:
+            self._unseen = math.log(1 + self.n_docs)
+            cache = self._idf = {t: math.log((1 + self.n_docs) / (1 + n)) for t, n in self.df.items()}
+        unseen = self._unseen
+        return np.fromiter((cache.get(t, unseen) for t in terms), dtype=np.float32, count=len(terms))
+
     def row(self, bag: Counter, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The L2-normalised sublinear tf-idf row of a bag: (hashed columns, weights); kept by ``key``."""
         if key is not None:
@@ -102,7 +136,8 @@ class TermStats:
                 return hit
         terms = list(bag)
         cols = np.fromiter((hash(t) & _HASH_MASK for t in terms), dtype=np.int64, count=len(terms))
-        vals = np.fromiter(((1.0 + math.log(bag[t])) * self.idf(t) for t in terms), dtype=np.float32, count=len(terms))
+        counts = np.fromiter(bag.values(), dtype=np.float32, count=len(terms))
+        vals = (1.0 + np.log(counts)) * self.idfs(terms)
         norm = float(np.sqrt((vals * vals).sum()))
         if norm > 0:
             vals /= norm
@@ -110,11 +145,16 @@ class TermStats:
         if key is not None:
             self._rows[key] = out
             if len(self._rows) > 100_000:
-                self._rows.popitem(last=False)
+                try:
+                    self._rows.popitem(last=False)
+                except KeyError:   # another thread made room first
+                    pass
         return out
 
     def __post_init__(self) -> None:
         self._rows: "OrderedDict[str, tuple[np.ndarray, np.ndarray]]" = OrderedDict()
+        self._idf: dict[str, float] | None = None
+        self._unseen = 0.0
 
 
 # Terms are hashed into a fixed space (no growing vocabulary in a long-running server); with a few
@@ -395,11 +435,11 @@ def shared_terms(cand: Counter, others: Sequence[Counter], stats: TermStats, tex
     """
     topical = set(topical)
     weight: dict[str, float] = {}
-    for t, f in cand.items():
+    common = cand.keys() & set().union(*others) if others else set()
+    for t in common:
         theirs = sum(1 + math.log(o[t]) for o in others if t in o)
-        if theirs:
-            idf = stats.idf(t)
-            weight[t] = (1 + math.log(f)) * idf * theirs * idf * (2 if "_" in t else 1) * (2 if t in topical else 1)
+        idf = stats.idf(t)
+        weight[t] = (1 + math.log(cand[t])) * idf * theirs * idf * (2 if "_" in t else 1) * (2 if t in topical else 1)
     forms = surface_forms(text)
     ranked = sorted(weight, key=lambda t: -weight[t])
     floor = 0.2 * weight[ranked[0]] if ranked else 0.0
@@ -483,11 +523,14 @@ class _Caches:
         self.sentences: "OrderedDict[str, np.ndarray]" = OrderedDict()  # content hash -> sentence mean
         self.no_sentences: "OrderedDict[str, bool]" = OrderedDict()     # catalogue|generation|hash: none stored
         self.forms: "OrderedDict[str, dict[str, str]]" = OrderedDict()   # text -> stem -> word as written
+        self.centroids: "OrderedDict[str, np.ndarray]" = OrderedDict()    # library vectors -> their centres
+        self.stage1: dict[str, tuple[np.ndarray, np.ndarray]] = {}        # index -> (reduced matrix, projection)
 
     def remember(self, store: OrderedDict, key: str, value, size: int = 50_000) -> None:
-        store[key] = value
-        if len(store) > size:
-            store.popitem(last=False)
+        with self.lock:   # web requests run in threads
+            store[key] = value
+            if len(store) > size:
+                store.popitem(last=False)
 
 
 _CACHE = _Caches()
@@ -582,15 +625,7 @@ def _library_views(catalog, user: str, tag: str | None, index, embedder_factory)
     """Views of the library papers (catalogue vectors; profile-only papers embedded once, then stored)."""
     from paperscope.catalog import library as store
 
-    entries = store.list_entries(catalog, user, tag=tag)
-    rows: list[dict[str, Any]] = []
-    texts = store.paper_texts(catalog, [e.paper_id for e in entries if e.paper_id])
-    for e in entries:
-        if e.paper_id and e.paper_id in texts:
-            rows.append(texts[e.paper_id] | {"entry": e.id})
-        elif e.title:
-            rows.append({"id": e.entry_key, "title": e.title, "abstract": e.abstract, "content_hash": None,
-                         "authors": e.authors, "entry": e.id})
+    rows = store.profile_rows(catalog, user, tag)
     if not rows:
         return ViewSet.empty(), []
     dim = index.matrix.shape[1] if index is not None and len(index) else 384
@@ -637,6 +672,12 @@ def _centroids(vectors: np.ndarray, k: int, iterations: int = 8) -> np.ndarray:
     """Spherical k-means of the library vectors (farthest-point start: every topic gets a centre)."""
     if len(vectors) <= k:
         return vectors
+    import hashlib
+
+    key = hashlib.sha1(np.ascontiguousarray(vectors).tobytes()).hexdigest() + f"|{k}"
+    hit = _CACHE.centroids.get(key)
+    if hit is not None:
+        return hit
     centres = [0]
     dist = 1 - vectors @ vectors[0]
     for _ in range(1, k):
@@ -650,13 +691,46 @@ def _centroids(vectors: np.ndarray, k: int, iterations: int = 8) -> np.ndarray:
             members = vectors[assign == j]
             if len(members):
                 c[j] = _unit(members.mean(axis=0))
+    _CACHE.remember(_CACHE.centroids, key, c, 1000)
     return c
+
+
+STAGE1_DIMS = 128
+STAGE1_MIN_ROWS = 20_000
+
+
+def stage1_space(index) -> tuple[np.ndarray, np.ndarray | None]:
+    """The matrix stage 1 multiplies, and the projection that maps vectors into it (None: as they are).
+
+    Above 20k papers, the vectors' top 128 principal directions (of their second moment, so dot
+    products are what is kept): a third of the arithmetic and of the memory read per request, at a
+    recall ``paperscope bench recommend`` measures. Built once per process and vector generation.
+    """
+    if len(index) < STAGE1_MIN_ROWS or index.matrix.shape[1] <= STAGE1_DIMS:
+        return index.matrix, None
+    key = f"{id(index)}|{index.generation}|{len(index)}"
+    with _CACHE.lock:
+        hit = _CACHE.stage1.get(key)
+    if hit is not None:
+        return hit
+    rng = np.random.default_rng(0)
+    sample = index.matrix[np.sort(rng.choice(len(index), STAGE1_MIN_ROWS, replace=False))]
+    _, vecs = np.linalg.eigh((sample.T @ sample).astype(np.float64))
+    w = np.ascontiguousarray(vecs[:, -STAGE1_DIMS:], dtype=np.float32)
+    reduced = np.ascontiguousarray(index.matrix @ w)
+    with _CACHE.lock:
+        _CACHE.stage1.clear()           # one index at a time is enough
+        _CACHE.stage1[key] = (reduced, w)
+    return reduced, w
 
 
 def candidate_pool(index, profile_vectors: np.ndarray, allowed: np.ndarray | None, size: int, centroids: int) -> np.ndarray:
     """Stage 1: positions in ``index`` of the ``size`` papers closest to a centroid of the library."""
     c = _centroids(profile_vectors, centroids)
-    scores = (index.matrix @ c.T).max(axis=1) if len(c) > 1 else index.matrix @ c[0]
+    matrix, w = stage1_space(index)
+    if w is not None:
+        c = c @ w
+    scores = (matrix @ c.T).max(axis=1) if len(c) > 1 else matrix @ c[0]
     if allowed is not None:
         scores = np.where(allowed, scores, -np.inf)
     finite = int(np.isfinite(scores).sum())
@@ -676,12 +750,56 @@ def _default_embedder_or_none():
         return None
 
 
+class _OneBlasThread:
+    """BLAS on one thread while requests run (counted, so overlapping requests restore it once).
+
+    A request multiplies small matrices, and OpenBLAS's worker threads busy-wait between them: on a
+    shared 2-core machine that doubled the CPU time of a request (`paperscope bench recommend`).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.limiter = None
+        self.controller = None
+
+    def __enter__(self):
+        with self.lock:
+            if self.depth == 0:
+                try:
+                    if self.controller is None:
+                        from threadpoolctl import ThreadpoolController
+
+                        self.controller = ThreadpoolController()
+                    self.limiter = self.controller.limit(limits=1, user_api="blas")
+                except Exception:  # noqa: BLE001 - no threadpoolctl: BLAS as configured
+                    self.limiter = None
+            self.depth += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0 and self.limiter is not None:
+                self.limiter.restore_original_limits()
+                self.limiter = None
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
+
+
 def recommend(catalog, user: str = "local", tag: str | None = None, since: str | None = None, limit: int = 20,
               candidate_ids: Iterable[str] | None = None, hide_seen: bool = True,
               params: dict[str, Any] | None = None, embedder_factory=None) -> RecommendResult:
     """Papers for ``user`` (for one ``tag`` of the library, or the whole of it), best first, each with
     its reason. ``since`` (ISO date or time) keeps papers added to the catalogue since then;
     ``candidate_ids`` restricts the candidates (the digest passes the new papers)."""
+    with _ONE_BLAS_THREAD:
+        return _recommend(catalog, user, tag, since, limit, candidate_ids, hide_seen, params, embedder_factory)
+
+
+def _recommend(catalog, user: str, tag: str | None, since: str | None, limit: int, candidate_ids: Iterable[str] | None,
+               hide_seen: bool, params: dict[str, Any] | None, embedder_factory) -> RecommendResult:
     from paperscope.catalog import library as store
     from paperscope.index.embedder import MODEL_NAME
     from paperscope.index.vectors import load_vector_index
@@ -746,6 +864,10 @@ def recommend(catalog, user: str = "local", tag: str | None = None, since: str |
             result.message += f" ({len(unembedded)} new papers have no vectors yet: run `paperscope embed`)"
         return result
     positions = candidate_pool(index, profile.vectors, allowed, int(p["pool"]), int(p["centroids"])) if allowed.any() else []
+    if len(positions) > int(p["rerank"]):
+        # the pool by the vector view (exact, in memory): the full ranker reads texts of the best only
+        near = top_k_mean(index.matrix[positions] @ profile.vectors.T, int(p["k"]))
+        positions = positions[np.argsort(-near)[: int(p["rerank"])]]
     result.pool = len(positions) + len(extra_rows)
     lap("stage1")
     pool_ids = [index.ids[i] for i in positions]
@@ -849,9 +971,7 @@ def _explain(catalog, order: list[int], cands: ViewSet, rows: list[dict[str, Any
                         "similarity": round(float(scored.sims["vector"][i, j]) if "vector" in scored.sims else 0.0, 3)}
                        for j in near]
             basis = list(order_j[:3])
-            from paperscope.similarity import tokenize
-
-            titles = tokenize(" ".join([rows[i].get("title") or ""] + [profile_rows[j].get("title") or "" for j in basis]))
+            titles = terms_of(" ".join([rows[i].get("title") or ""] + [profile_rows[j].get("title") or "" for j in basis]))
             terms = shared_terms(cands.terms[i], [profile.terms[j] for j in basis], stats, _text(rows[i]),
                                  topical=set(titles) | {f"{a}_{b}" for a, b in zip(titles, titles[1:])})
         else:

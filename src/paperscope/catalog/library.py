@@ -394,6 +394,29 @@ def entry_count(catalog, user_id: str) -> int:
                             .where(library_entries.c.user_id == user_id)).scalar_one()
 
 
+def profile_rows(catalog, user_id: str, tag: str | None = None) -> list[dict[str, Any]]:
+    """What the recommender reads of a library, in one query: each entry's id, and the title, abstract
+    and content hash of its catalogue paper (or, for a profile-only entry, its own title and abstract)."""
+    ensure_library_tables(catalog)
+    e = library_entries.c
+    stmt = (select(e.id, e.entry_key, e.paper_id, e.title, e.abstract, papers.c.title.label("p_title"),
+                   papers.c.abstract.label("p_abstract"), papers.c.content_hash)
+            .select_from(library_entries.outerjoin(papers, papers.c.id == e.paper_id))
+            .where(e.user_id == user_id))
+    if tag:
+        stmt = stmt.where(e.id.in_(select(library_tags.c.entry_id).where(library_tags.c.user_id == user_id, _tag_condition(tag))))
+    out = []
+    with catalog.engine.connect() as conn:
+        for r in conn.execute(stmt.order_by(e.added_at.desc(), e.id.desc())).mappings():
+            if r["paper_id"] and r["p_title"] is not None:
+                out.append({"id": r["paper_id"], "title": r["p_title"], "abstract": r["p_abstract"] or "",
+                            "content_hash": r["content_hash"], "entry": r["id"]})
+            elif r["title"]:
+                out.append({"id": r["entry_key"], "title": r["title"], "abstract": r["abstract"] or "",
+                            "content_hash": None, "entry": r["id"]})
+    return out
+
+
 def library_paper_ids(catalog, user_id: str, tag: str | None = None) -> list[str]:
     """Catalogue paper ids in the user's library (with ``tag`` or a sub-tag of it), oldest saved first."""
     ensure_library_tables(catalog)
