@@ -408,9 +408,10 @@ def account_nav(request) -> Markup:
     """The header's account links (base.html calls it when server mode defines it)."""
     if accounts_of(request) is None:
         return Markup("")
+    style = '<link rel="stylesheet" href="/static/account.css">'   # every page, whatever its own styles
     user = current_account(request)
     if user is None:
-        return Markup('<a href="/login">Sign in</a>')
+        return Markup(f'{style}<a href="/login">Sign in</a>')
     session = request.scope.get("state", {}).get("session")
     admin = '<a href="/admin">Admin</a>' if user.is_admin else ""
     logout = ""
@@ -418,7 +419,7 @@ def account_nav(request) -> Markup:
         logout = (f'<form class="inline-form nav-form" action="/logout" method="post">'
                   f'<input type="hidden" name="csrf" value="{escape(session.csrf_token)}">'
                   f'<button type="submit" class="linklike">Sign out</button></form>')
-    return Markup(f'{admin}<a href="/account">{escape(user.username)}</a>{logout}')
+    return Markup(f'{style}{admin}<a href="/account">{escape(user.username)}</a>{logout}')
 
 
 # =============================================================================================
