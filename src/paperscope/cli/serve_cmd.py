@@ -33,17 +33,18 @@ def serve(
     accounts = accounts if isinstance(accounts, bool) else None
     public = public is True
     forwarded_allow_ips = forwarded_allow_ips if isinstance(forwarded_allow_ips, str) else "127.0.0.1"
+    shown = _without_password(location)   # what goes to the terminal or the journal
     try:
         web_app = create_app(location, accounts=accounts, public=public)
     except (SQLAlchemyError, OSError) as exc:
-        fail(f"cannot open the catalogue {location}: {str(exc).splitlines()[0]}")
+        fail(f"cannot open the catalogue {shown}: {str(exc).splitlines()[0]}")
     if web_app.state.accounts is not None:
         who = "anyone may read the catalogue" if public else "every page needs signing in"
         err_console.print(f"Server mode: accounts on ({who}).", highlight=False)
         if not web_app.state.accounts.user_count():
             err_console.print("[yellow]No accounts yet: make an administrator with "
-                              f"`paperscope users add NAME --admin --db {location}`[/]", highlight=False)
-    err_console.print(f"Opening the keyword index of {location} (built now if missing or stale)…", highlight=False)
+                              f"`paperscope users add NAME --admin --db {shown}`[/]", highlight=False)
+    err_console.print(f"Opening the keyword index of {shown} (built now if missing or stale)…", highlight=False)
     try:
         web_app.state.searcher.warm_up()
     except Exception as exc:  # the pages without search still work; search explains its problem
@@ -62,3 +63,14 @@ def serve(
         return
     uvicorn.run(web_app, host=host, port=port, log_level="warning", access_log=False,
                 forwarded_allow_ips=forwarded_allow_ips)
+
+
+def _without_password(location: str) -> str:
+    if "://" not in location:
+        return location
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(location).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for display
+        return location.split("@")[-1]
