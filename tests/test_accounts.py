@@ -163,6 +163,19 @@ def test_repeated_failures_lock_the_name_for_a_while_but_not_other_users(server)
     assert sign_in(TestClient(server), "alice").status_code == 303
 
 
+def test_failures_from_a_stranger_do_not_lock_the_owner_out(catalog_url):
+    catalog = Catalog.open(catalog_url)
+    accounts = Accounts(catalog, smtp=SmtpSettings(host=None))
+    accounts.create_user("dora", PASSWORD)
+    for _ in range(MAX_FAILURES_PER_NAME):
+        with pytest.raises(AccountError):
+            accounts.authenticate("dora", "a wild guess!", ip="198.51.100.7")
+    with pytest.raises(RateLimited):
+        accounts.authenticate("dora", PASSWORD, ip="198.51.100.7")
+    assert accounts.authenticate("dora", PASSWORD, ip="192.0.2.10").username == "dora"
+    catalog.close()
+
+
 def test_a_successful_sign_in_forgives_earlier_failures(catalog_url):
     catalog = Catalog.open(catalog_url)
     accounts = Accounts(catalog, smtp=SmtpSettings(host=None))

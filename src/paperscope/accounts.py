@@ -10,9 +10,10 @@ Rules kept here, SQL in :mod:`paperscope.catalog.accounts`:
 - passwords are hashed with argon2id (argon2-cffi's defaults, re-hashed at login when they change);
 - session ids, API tokens, invitation codes and reset tokens are 256-bit random strings, stored as
   SHA-256 hashes only, so a copy of the database opens no account;
-- a name that failed :data:`MAX_FAILURES_PER_NAME` logins within :data:`FAILURE_WINDOW` is refused
-  until the window passes (an address after :data:`MAX_FAILURES_PER_ADDRESS`); wrong names cost the
-  same time as wrong passwords, and the answer never says which it was;
+- a name that failed :data:`MAX_FAILURES_PER_NAME` logins from one address within :data:`FAILURE_WINDOW`
+  is refused there until the window passes (from anywhere after :data:`MAX_FAILURES_PER_NAME_ANYWHERE`;
+  an address after :data:`MAX_FAILURES_PER_ADDRESS`); wrong names cost the same time as wrong
+  passwords, and the answer never says which it was;
 - a password reset never says whether an address has an account; its link works once, for
   :data:`RESET_LIFETIME`, and ends every session of the user; so does a password change (but the
   session that made it).
@@ -48,8 +49,9 @@ SESSION_TOUCH_EVERY = timedelta(hours=1)
 RESET_LIFETIME = timedelta(hours=2)
 INVITATION_LIFETIME = timedelta(days=14)
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_NAME = 5
-MAX_FAILURES_PER_ADDRESS = 30
+MAX_FAILURES_PER_NAME = 5          # from one address: a guesser is stopped at once ...
+MAX_FAILURES_PER_NAME_ANYWHERE = 50  # ... and one spread over many addresses soon, while a stranger
+MAX_FAILURES_PER_ADDRESS = 30      # cannot lock someone out from their own address with a few tries
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024                          # argon2 hashes any length; a megabyte "password" is a DoS
 TOKEN_PREFIX = "pst_"
@@ -337,7 +339,8 @@ class Accounts:
     def check_rate(self, name_key: str, ip: str) -> None:
         now = _now()
         window = _iso(now - FAILURE_WINDOW, precise=True)
-        for label, kwargs, limit in (("this account", {"username_key": name_key}, MAX_FAILURES_PER_NAME),
+        for label, kwargs, limit in (("this account", {"username_key": name_key, "ip": ip}, MAX_FAILURES_PER_NAME),
+                                     ("this account", {"username_key": name_key}, MAX_FAILURES_PER_NAME_ANYWHERE),
                                      ("your address", {"ip": ip}, MAX_FAILURES_PER_ADDRESS)):
             failures, oldest = db.recent_failures(self.engine, window, **kwargs)
             if failures >= limit:

@@ -302,7 +302,8 @@ def record_attempt(engine, username_key: str, ip: str, at: str, success: bool) -
 
 def recent_failures(engine, window_start: str, *, username_key: str | None = None,
                     ip: str | None = None) -> tuple[int, str | None]:
-    """(failed logins for a name, or from an address, since ``window_start``, the oldest of them).
+    """(failed logins for a name (from one address, when given), or from an address, since
+    ``window_start``, and the oldest of them).
 
     For a name, only failures after its last successful login count: signing in forgives them.
     """
@@ -311,6 +312,8 @@ def recent_failures(engine, window_start: str, *, username_key: str | None = Non
         after = a.at >= window_start
         if username_key is not None:
             who = a.username_key == username_key
+            if ip is not None:
+                who = who & (a.ip == ip)
             last_ok = conn.execute(select(func.max(a.at)).where(who, a.success.is_(True), after)).scalar()
             if last_ok:
                 after = a.at > last_ok
