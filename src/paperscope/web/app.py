@@ -168,7 +168,7 @@ def create_app(db: str, catalog: Catalog | None = None, accounts: bool | None = 
         return render(request, "home.html", page, zone)
 
     @app.api_route("/search", methods=["GET", "HEAD"], include_in_schema=False)
-    def search_html(request: Request, q: str = "", mode: str = "hybrid", page: str = "1", sort: str = "relevance",
+    def search_html(request: Request, q: str = "", mode: str = "keyword", page: str = "1", sort: str = "relevance",
                     venue: str = "", year: str = "", type: str = "", award: str = "", session: str = "",
                     tz: str | None = None):
         zone = zone_of(request, tz)
@@ -224,7 +224,7 @@ def create_app(db: str, catalog: Catalog | None = None, accounts: bool | None = 
     def api_search(
         request: Request,
         q: str = Query("", description='Query: words, "phrases", -exclusions, author:, venue:, year:, type:, award:, session:'),
-        mode: str = Query("hybrid", description="hybrid (default), keyword, or meaning; without vectors search uses keywords and says so"),
+        mode: str = Query("keyword", description="keyword (default), meaning or hybrid; without vectors search uses keywords and says so"),
         page: int = Query(1, ge=1, le=10_000),
         sort: str = Query("relevance", description="relevance or date"),
         venue: str = "", year: str = "", type: str = "", award: str = "", session: str = "",

@@ -69,7 +69,7 @@ class Searcher:
         started = time.perf_counter()
         q = q or ""
         filters = {k: " ".join(str(v).split()) for k, v in filters.items() if v and str(v).strip()}
-        mode_asked = (mode or "hybrid").strip().lower()
+        mode_asked = (mode or "keyword").strip().lower()
         service_mode = MODE_ALIASES.get(mode_asked, mode_asked)
         page_no = _page_number(page)
         state = {"q": q, "mode": service_mode, "sort": sort, "tz": zone.name if zone.source == "param" else None, **filters}
