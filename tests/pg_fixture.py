@@ -23,6 +23,31 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 TEMPLATE = "pstest_template"
+FOLDER_PREFIX = "paperscope-test-pg-"
+OWNER = "owner.pid"   # the test process a cluster belongs to
+
+
+def _stop_abandoned_clusters() -> None:
+    """Stop the clusters of earlier test runs that were killed before their teardown (their process is gone)."""
+    from paperscope.devpg import DevPostgres
+
+    for folder in Path(tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+        try:
+            pid = int((folder / OWNER).read_text())
+        except (OSError, ValueError):
+            continue               # not one of ours, or still being made
+        try:
+            os.kill(pid, 0)
+            continue               # its test run is still going
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        try:
+            DevPostgres(folder).stop()
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
@@ -114,8 +139,10 @@ def pg_server():
         else:
             from paperscope.devpg import DevPostgres, DevPostgresError
 
+            _stop_abandoned_clusters()
             # not under pytest's tmp folder: that is private to root, and the server runs as another user
-            folder = Path(tempfile.mkdtemp(prefix="paperscope-test-pg-"))
+            folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
+            (folder / OWNER).write_text(str(os.getpid()))
             cluster = DevPostgres(folder, fast=True)
             try:
                 cluster.start()
