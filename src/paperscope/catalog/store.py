@@ -101,6 +101,11 @@ class Catalog:
         return catalog
 
     @property
+    def display_location(self) -> str:
+        """Where the catalogue is, safe to print: a database URL without its password."""
+        return self.location if self.is_sqlite else self.engine.url.render_as_string(hide_password=True)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
@@ -292,7 +297,7 @@ class Catalog:
                     "source": first.get("source"), "line": first.get("line"),
                 })
             return {
-                "catalogue": self.location,
+                "catalogue": self.display_location,
                 "papers": count(s.papers),
                 "appearances": count(s.appearances),
                 "authors": count(s.authors),

@@ -20,7 +20,10 @@ def open_catalog(db: str | None):
     try:
         return Catalog.open(location)
     except (SQLAlchemyError, OSError) as exc:
-        fail(f"cannot open the catalogue {location}: {str(exc).splitlines()[0]}")
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(location).render_as_string(hide_password=True) if "://" in location else location
+        fail(f"cannot open the catalogue {shown}: {str(exc).splitlines()[0]}")
 
 
 def split_venue_year(venue: str | None, year: int | None) -> tuple[str | None, int | None]:

@@ -176,6 +176,12 @@ def load_vector_index(catalog: Catalog, model: str) -> VectorIndex | None:
 
     Kept in memory per process and re-read when `paperscope embed` has added vectors since.
     """
+    if not catalog.is_sqlite:  # PostgreSQL: pgvector's HNSW index in the database serves the search
+        from paperscope.index.pgvector import load_pg_vector_index
+
+        pg_index = load_pg_vector_index(catalog, model)
+        if pg_index is not None:
+            return pg_index
     generation = catalog.get_meta(f"vectors:{model}:generation")
     if generation is None:
         return None
