@@ -96,23 +96,31 @@ def profile(data: ReviewerData, participant: str, seed: int, size: int = PROFILE
 # ---------------------------------------------------------------------------------------------
 
 
+def participant_loss_terms(rated: list[tuple[str, float]], scores: dict[str, float]) -> tuple[float, float]:
+    """(misranking weight, total weight) of one participant's rated pairs (a missing score ties)."""
+    num = den = 0.0
+    for i in range(len(rated)):
+        for j in range(i + 1, len(rated)):
+            (p1, e1), (p2, e2) = rated[i], rated[j]
+            if e1 == e2:
+                continue
+            d = abs(e1 - e2)
+            den += d
+            a, b = scores.get(p1), scores.get(p2)
+            if a is None or b is None or a == b:
+                num += d / 2
+            elif (a > b) != (e1 > e2):
+                num += d
+    return num, den
+
+
 def pairwise_loss(scores: dict[str, dict[str, float]], ratings: dict[str, list[tuple[str, float]]]) -> float:
     """Weighted pairwise misranking loss pooled over participants (a missing score ties)."""
     num = den = 0.0
     for part, rated in ratings.items():
-        s = scores.get(part, {})
-        for i in range(len(rated)):
-            for j in range(i + 1, len(rated)):
-                (p1, e1), (p2, e2) = rated[i], rated[j]
-                if e1 == e2:
-                    continue
-                d = abs(e1 - e2)
-                den += d
-                a, b = s.get(p1), s.get(p2)
-                if a is None or b is None or a == b:
-                    num += d / 2
-                elif (a > b) != (e1 > e2):
-                    num += d
+        n, d = participant_loss_terms(rated, scores.get(part, {}))
+        num += n
+        den += d
     return num / den if den else 0.0
 
 

@@ -80,24 +80,13 @@ def _paired_bootstrap(a: dict, b: dict, ratings: dict, draws: int = 2000) -> dic
     """95% interval of loss(a) - loss(b) when participants are resampled (the two see the same draws)."""
     import numpy as np
 
+    from paperscope.bench.eval_reviewer import participant_loss_terms
+
     def per_participant(runs: dict) -> dict[str, tuple[float, float]]:
         out: dict[str, list[float]] = {}
         for scores in runs.values():
             for part, rated in ratings.items():
-                s = scores.get(part, {})
-                num = den = 0.0
-                for i in range(len(rated)):
-                    for j in range(i + 1, len(rated)):
-                        (p1, e1), (p2, e2) = rated[i], rated[j]
-                        if e1 == e2:
-                            continue
-                        d = abs(e1 - e2)
-                        den += d
-                        x, y = s.get(p1), s.get(p2)
-                        if x is None or y is None or x == y:
-                            num += d / 2
-                        elif (x > y) != (e1 > e2):
-                            num += d
+                num, den = participant_loss_terms(rated, scores.get(part, {}))
                 acc = out.setdefault(part, [0.0, 0.0])
                 acc[0] += num
                 acc[1] += den
