@@ -84,6 +84,23 @@ def clean_markup(text: str) -> str:
     return normalize_unicode(text)
 
 
+# What some sources put where they have no abstract (paperlists: "Abstract Unavailable" on 55
+# papers, "(No Abstract)", "Placeholder"). Kept, they would be searched, embedded and shown as if
+# they were the paper's abstract, and would make unrelated papers look alike.
+_PLACEHOLDER_ABSTRACTS = frozenset({
+    "abstract", "abstract unavailable", "abstract not available", "no abstract", "no abstract available",
+    "not available", "unavailable", "placeholder", "n a", "na", "none", "null", "tbd", "tba", "to be announced",
+    "coming soon", "abstract coming soon", "paper was withdrawn", "withdrawn",
+})
+
+
+def is_placeholder_abstract(text: str) -> bool:
+    """True when an abstract field holds a stand-in for a missing abstract, not an abstract."""
+    if not text or len(text) > 40:
+        return False
+    return _NON_ALNUM.sub(" ", text.lower()).strip() in _PLACEHOLDER_ABSTRACTS
+
+
 def strip_accents(text: str) -> str:
     if text.isascii():
         return text

@@ -17,7 +17,8 @@ from sqlalchemy import bindparam, delete, select, update
 
 from paperscope.catalog import schema as s
 from paperscope.model import STRONG_ID_KINDS, PaperRecord
-from paperscope.text import clean_markup, content_hash, family_name_key, name_key, short_id, title_key
+from paperscope.text import (clean_markup, content_hash, family_name_key, is_placeholder_abstract, name_key, short_id,
+                             title_key)
 
 if TYPE_CHECKING:
     from paperscope.catalog.store import Catalog, IngestReport
@@ -42,7 +43,7 @@ def authors_agree(a: list[str], b: list[str]) -> bool:
 def record_fields(rec: PaperRecord) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "title": rec.title.strip(),
-        "abstract_raw": rec.abstract.strip(),
+        "abstract_raw": "" if is_placeholder_abstract(rec.abstract.strip()) else rec.abstract.strip(),
         "authors": [a.strip() for a in rec.authors if a and a.strip()],
         "year": rec.year or rec.appearance.year,
         "keywords": [k.strip() for k in rec.keywords if k and k.strip()],
@@ -219,6 +220,8 @@ class PaperMerger:
 
     @staticmethod
     def _derive(row: dict[str, Any]) -> None:
+        if is_placeholder_abstract(row["abstract_raw"]):  # stored by versions that kept stand-ins
+            row["abstract_raw"] = ""
         row["title_key"] = title_key(row["title"])
         row["abstract"] = clean_markup(row["abstract_raw"])
         row["content_hash"] = content_hash(clean_markup(row["title"]), row["abstract"])
