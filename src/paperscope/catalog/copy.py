@@ -12,10 +12,11 @@ Meta keys about a database's own derived state (``pgvector:*``) are neither copi
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import MetaData, Table, func, inspect, select, text
+from sqlalchemy import Connection, MetaData, Table, func, inspect, select, text
 
 from paperscope.catalog import schema as s
 
@@ -62,13 +63,18 @@ def row_digest(columns: list[str], row) -> int:
     return int.from_bytes(h.digest(), "big")
 
 
-def _tables(engine, names: Iterable[str]) -> dict[str, Table]:
-    """Table objects for ``names``: the declared ones (their types read the same on both backends),
-    else reflected."""
-    import paperscope.catalog.accounts  # noqa: F401  (declare their tables on the metadata)
+def _declare_all() -> None:
+    """Declare every module's tables on the metadata (their order and types are then the same on
+    every call)."""
+    import paperscope.catalog.accounts  # noqa: F401
     import paperscope.catalog.agenda  # noqa: F401
     import paperscope.catalog.library  # noqa: F401
 
+
+def _tables(engine, names: Iterable[str]) -> dict[str, Table]:
+    """Table objects for ``names``: the declared ones (their types read the same on both backends),
+    else reflected."""
+    _declare_all()
     reflected = MetaData()
     out = {}
     for name in names:
@@ -78,17 +84,19 @@ def _tables(engine, names: Iterable[str]) -> dict[str, Table]:
 
 def table_names(engine) -> list[str]:
     """The catalogue's tables in an order that satisfies foreign keys (parents first)."""
+    _declare_all()
     present = set(inspect(engine).get_table_names()) - SKIPPED
     declared = [t.name for t in s.metadata.sorted_tables if t.name in present]
     return declared + sorted(present - set(declared))
 
 
-def summarise(engine, names: list[str] | None = None, batch: int = 2000) -> list[TableSummary]:
-    """Row count and backend-independent checksum of each table."""
-    names = names or table_names(engine)
-    tables = _tables(engine, names)
+def summarise(bind, names: list[str] | None = None, batch: int = 2000) -> list[TableSummary]:
+    """Row count and backend-independent checksum of each table. ``bind`` is an engine, or a
+    connection whose open transaction fixes the snapshot to sum (a backup sums what it dumped)."""
+    names = names or table_names(bind)
+    tables = _tables(bind, names)
     out = []
-    with engine.connect() as conn:
+    with (nullcontext(bind) if isinstance(bind, Connection) else bind.connect()) as conn:
         for name in names:
             table = tables[name]
             columns = sorted(c.name for c in table.columns)
