@@ -34,32 +34,41 @@ from test_recommend import GAN_PAPERS, GRAPH_PAPERS, add_cached_vectors, ingest_
 from paperscope.web.app import create_app  # noqa: E402
 
 
+class Uvicorn:
+    """A real uvicorn server for ``app`` on 127.0.0.1 and a free port, in a thread."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                pytest.fail("uvicorn did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A real uvicorn server on 127.0.0.1, on a free port, over the ICLR 2020 catalogue with vectors."""
-    import uvicorn
-
     catalog = ingest_iclr(tmp_path_factory.mktemp("library-browser") / "iclr2020.sqlite")
     if add_cached_vectors(catalog) is None:
         pytest.skip("the embedding model is not installed")
     ids = {p["title"]: p["id"] for p in catalog.iter_papers()}
-    app = create_app(catalog.location, catalog=catalog)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "catalog": catalog, "ids": ids}
-    uv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    uv = Uvicorn(create_app(catalog.location, catalog=catalog))
+    yield {"url": uv.url, "catalog": catalog, "ids": ids}
+    uv.stop()
     catalog.close()
 
 
@@ -124,8 +133,9 @@ def test_save_library_foryou_not_relevant(server, browser):
     gan_id = server["ids"][GAN_PAPERS[0]]
     assert api(page, f"/api/library/status?ids={gan_id}")["saved"] == [gan_id]
 
-    # The library lists both; a note is kept
-    page.goto(server["url"] + "/library")
+    # The library lists both (reached from the site navigation); a note is kept
+    page.locator('header nav[aria-label="Sections"] a', has_text="Library").click()
+    page.wait_for_url("**/library")
     titles = page.locator(".lib-entry h3").all_inner_texts()
     assert set(titles) == {GRAPH_PAPERS[0], GAN_PAPERS[0]}
     entry = page.locator(".lib-entry", has_text=GRAPH_PAPERS[0])
@@ -139,8 +149,9 @@ def test_save_library_foryou_not_relevant(server, browser):
     assert set(entry.locator(".lib-tag").all_inner_texts()) == {"graphs", "to read"}
     shot(page, "library")
 
-    # For you: papers with their reasons
-    page.goto(server["url"] + "/foryou")
+    # For you (from the navigation too): papers with their reasons
+    page.locator('header nav[aria-label="Sections"] a', has_text="For you").click()
+    page.wait_for_url("**/foryou")
     items = page.locator(".foryou-item")
     assert items.count() >= 10
     reasons = page.locator(".foryou-reason").all_inner_texts()
@@ -221,3 +232,38 @@ def test_a_write_without_token_or_origin_asks_to_confirm_and_a_foreign_one_is_re
     r = client.post("/library/save", data={"paper_id": other}, headers={"sec-fetch-site": "cross-site"}, follow_redirects=False)
     assert r.status_code == 200 and "Save to your library?" in r.text      # asks; never writes
     assert client.get(f"/api/library/status?ids={other}").json() == {"saved": [], "not_relevant": []}
+
+
+def section_links(page) -> list[str]:
+    return page.locator('header nav[aria-label="Sections"] a').all_inner_texts()
+
+
+def test_library_and_foryou_are_in_the_navigation_only_for_a_signed_in_reader(server, browser):
+    """Server mode (accounts, catalogue public): a visitor has no library, so the navigation offers none;
+    once signed in, Library and For you are there and lead to the reader's own pages."""
+    app = create_app(server["catalog"].location, catalog=server["catalog"], accounts=True, public=True)
+    app.state.accounts.create_user("reader", "correct horse battery", "reader@example.org")
+    uv = Uvicorn(app)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(uv.url + "/schedule")
+        assert section_links(page) == ["Schedule", "Agenda", "Map"]
+        page.locator('header nav[aria-label="Account"] a', has_text="Sign in").click()
+        page.wait_for_url("**/login**")
+        page.fill("input[name=username]", "reader")
+        page.fill("input[name=password]", "correct horse battery")
+        page.locator("main form[action='/login'] button[type=submit]").click()
+        page.wait_for_load_state()
+        assert section_links(page) == ["Schedule", "Agenda", "Map", "Library", "For you"]
+        page.locator('header nav[aria-label="Sections"] a', has_text="Library").click()
+        page.wait_for_url("**/library")
+        assert page.locator(".lib-entry").count() == 0          # the reader's own library: empty, not the laptop's
+        page.locator('header nav[aria-label="Sections"] a', has_text="For you").click()
+        page.wait_for_url("**/foryou")
+        assert page.locator(".foryou-item").count() == 0
+        shot(page, "foryou-server-mode-empty-library")
+    finally:
+        context.close()
+        uv.stop()

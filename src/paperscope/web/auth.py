@@ -82,6 +82,10 @@ def current_account(request: Request) -> User | None:
     return request.scope.get("state", {}).get("user")
 
 
+def signed_in(request: Request) -> bool:
+    return current_account(request) is not None
+
+
 def current_user(request: Request) -> str:
     """The id whose per-user data this request may read and change.
 
@@ -348,6 +352,7 @@ def install(app, catalog, accounts: bool | None = None, public: bool | None = No
     env = getattr(app.state, "templates", None)
     if env is not None:
         env.globals["account_nav"] = account_nav
+        env.globals["signed_in"] = signed_in   # a library and "For you" exist only for a signed-in reader
     _watch_indexes(app)
 
 
