@@ -155,10 +155,11 @@ def _utc_now() -> str:
 
 
 # ------------------------------------------------------------------------------------ backup
-def backup_catalogue(db: str, dest: Path, overwrite: bool = False,
-                     progress: Progress | None = None) -> tuple[Path, Manifest]:
+def backup_catalogue(db: str, dest: Path, overwrite: bool = False, progress: Progress | None = None,
+                     step_pages: int = STEP_PAGES) -> tuple[Path, Manifest]:
     """Back the catalogue ``db`` up into the file ``dest`` (or a new file in the folder ``dest``), with
-    its manifest beside it. Returns the backup's path and manifest."""
+    its manifest beside it; a SQLite catalogue is copied ``step_pages`` pages at a time. Returns the
+    backup's path and manifest."""
     progress = progress or _no_progress
     dest = backup_destination(db, Path(dest).expanduser().absolute())
     if dest.exists() and not overwrite:
@@ -170,7 +171,7 @@ def backup_catalogue(db: str, dest: Path, overwrite: bool = False,
         if is_url(db):
             kind, revision, tables = "postgresql", *_dump_postgres(db, partial, progress)
         else:
-            kind, revision, tables = "sqlite", *_copy_sqlite(_existing_sqlite(db), partial, progress)
+            kind, revision, tables = "sqlite", *_copy_sqlite(_existing_sqlite(db), partial, progress, step_pages)
         progress("fingerprinting the backup", 0, None)
         manifest = Manifest(kind, partial.stat().st_size, file_sha256(partial), revision, tables,
                             created=_utc_now(), catalogue=safe_location(db))
@@ -194,7 +195,8 @@ def _existing_sqlite(db: str) -> Path:
     return path
 
 
-def _copy_sqlite(path: Path, target: Path, progress: Progress) -> tuple[str | None, list[TableSummary]]:
+def _copy_sqlite(path: Path, target: Path, progress: Progress,
+                 step_pages: int = STEP_PAGES) -> tuple[str | None, list[TableSummary]]:
     """Copy the live catalogue at ``path`` into the new file ``target``; check and sum the copy."""
     target.unlink(missing_ok=True)
     try:
@@ -208,7 +210,7 @@ def _copy_sqlite(path: Path, target: Path, progress: Progress) -> tuple[str | No
         _require_catalogue_tables(source, path)
         copy = sqlite3.connect(target)
         try:
-            source.backup(copy, pages=STEP_PAGES,
+            source.backup(copy, pages=step_pages,
                           progress=lambda _status, remaining, total: progress("copying pages", total - remaining, total))
             copy.execute("PRAGMA journal_mode=DELETE")   # one self-contained file, no -wal beside it
         finally:
