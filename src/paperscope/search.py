@@ -27,6 +27,7 @@ A query with only filters lists the matching papers, newest first.
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 import re
 import threading
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 
     from paperscope.catalog.store import Catalog
     from paperscope.index.lexical import LexicalIndex
+    from paperscope.topics import SearchTopics
+
+log = logging.getLogger("paperscope.search")
 
 MAX_QUERY_CHARS = 1000
 MAX_CLAUSES = 64
@@ -69,9 +73,10 @@ FIELD_NAMES = {
     "session": "session",
     "decision": "decision",
     "title": "title",
+    "topic": "topic", "topics": "topic",
 }
 # Filters whose repeated values are alternatives; the others must all hold.
-ANY_OF_FIELDS = ("venue", "year", "type", "session", "decision")
+ANY_OF_FIELDS = ("venue", "year", "type", "session", "decision", "topic")
 KNOWN_TYPES = ("oral", "spotlight", "poster", "talk", "paper")
 _ANY_AWARD = {"any", "yes", "true", "all", "*", "1"}
 _NO_AWARD = {"no", "none", "false", "0"}
@@ -273,7 +278,8 @@ def parse_query(text: str) -> ParsedQuery:
 
 
 _EXAMPLES = {"author": "bengio", "venue": "ICML", "year": "2023", "type": "oral", "award": "any",
-             "session": '"Poster Session 3"', "decision": "accept", "title": "transformer"}
+             "session": '"Poster Session 3"', "decision": "accept", "title": "transformer",
+             "topic": "reinforcement"}
 
 
 def _starts_clause(s: str, i: int) -> bool:
@@ -363,11 +369,12 @@ def word_forms(token: str) -> list[str]:
 class QueryBuilder:
     """Turns a ParsedQuery into tantivy queries against one searcher (to resolve venues, types)."""
 
-    def __init__(self, index: "LexicalIndex", searcher: "tantivy.Searcher"):
+    def __init__(self, index: "LexicalIndex", searcher: "tantivy.Searcher", topics: "SearchTopics | None" = None):
         import tantivy
 
         self.t = tantivy
         self.index = index
+        self.topics = topics
         self.schema = index.schema
         self.searcher = searcher
         self.notes: list[str] = []
@@ -528,6 +535,20 @@ class QueryBuilder:
     def _filter_decision(self, value: str) -> "tantivy.Query | None":
         return self._phrase_in("decision_text", value)
 
+    def _filter_topic(self, value: str) -> "tantivy.Query | None":
+        """The papers of a topic of the map of all papers, named by its id or words of its label."""
+        if self.topics is None:
+            self.notes.append(f"'topic:{value}' was ignored: there is no topic map of all papers yet "
+                              "(open the Map page or run `paperscope topics`).")
+            return None
+        chosen = self.topics.resolve(value)
+        if not chosen:
+            labels = "; ".join(t.label for t in self.topics.broad[:8])
+            self.notes.append(f"No topic matches '{value}'. Broad topics: {labels}.")
+            return self.t.Query.empty_query()
+        ids = sorted({pid for topic in chosen for pid in self.topics.ids(topic)})
+        return self.t.Query.term_set_query(self.schema, "id", ids)
+
     # -------------------------------------------------------------- whole query
     def build(self, parsed: ParsedQuery, any_group: bool = False) -> tuple["tantivy.Query", "tantivy.Query | None"]:
         """(the query, the abstract words to highlight in snippets).
@@ -655,7 +676,8 @@ class SearchService:
             messages.append("Nothing to search for in that query: type some words, or a filter like venue:ICML or year:2023.")
 
         searcher = self.index.searcher()
-        builder = QueryBuilder(self.index, searcher)
+        topics = self._topics()
+        builder = QueryBuilder(self.index, searcher, topics)
         tquery, text_query = builder.build(parsed)
         query_started = time.perf_counter()
         timings = {"parse_ms": (query_started - started) * 1000}
@@ -675,6 +697,8 @@ class SearchService:
 
         facets_started = time.perf_counter()
         facet_counts, facets_by = self._facets(searcher, tquery, total, query_ms) if facets and total else ({}, "")
+        if facets and total and topics is not None:
+            facet_counts["topic"] = self._topic_facet(searcher, tquery, topics)
         hits_started = time.perf_counter()
         timings["facets_ms"] = (hits_started - facets_started) * 1000
         hits = self._hits(searcher, ranked, text_query, snippets, with_papers)
@@ -775,6 +799,31 @@ class SearchService:
         # facets count the fused candidates (what "total" counts), not every keyword match
         candidates = Q.term_set_query(builder.schema, "id", list(fused)) if fused else Q.empty_query()
         return [(score, addresses[pid]) for pid, score in order[offset:offset + limit]], len(order), candidates
+
+    def _topics(self) -> "SearchTopics | None":
+        """The topics of the map of all papers, when one has been computed (search never computes one)."""
+        from paperscope.topics import SearchTopics
+
+        try:
+            return SearchTopics.latest(self.catalog)
+        except (OSError, ValueError) as exc:  # an unreadable map cache costs the facet, not the search
+            log.warning("topic map unreadable: %s", exc)
+            return None
+
+    def _topic_facet(self, searcher, tquery, topics: "SearchTopics") -> list[dict[str, Any]]:
+        """Matches per broad topic: one counting run of the query per topic, restricted to its papers
+        (the topics are not in the index, which a map recomputation would otherwise force to rebuild)."""
+        import tantivy
+
+        Q, Occur = tantivy.Query, tantivy.Occur
+        buckets = []
+        for topic in topics.broad:
+            within = Q.boolean_query([(Occur.Must, tquery), (Occur.Must, topics.id_query(topic, self.index.schema))])
+            count = searcher.search(within, 1).count
+            if count:
+                buckets.append({"value": topic.id, "label": topic.label, "count": int(count)})
+        buckets.sort(key=lambda b: (-b["count"], b["label"]))
+        return buckets
 
     def facet_strategy(self, total: int, query_ms: float, fields: int) -> str:
         """"aggregation" or "term_walk", whichever the cost model expects to be faster."""

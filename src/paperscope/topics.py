@@ -1369,3 +1369,77 @@ def _scope_phrases(catalog: "Catalog", tmap: TopicMap) -> PhraseMatrix:
         _PHRASES.clear()   # one scope's phrases at a time: they are large for a big scope
         _PHRASES[tmap.key] = cached
     return cached
+
+
+# =============================================================================================
+# Topics in search: the topic: filter and the topic facet
+# =============================================================================================
+
+
+class SearchTopics:
+    """The topics of the latest map of all papers, as search sees them: ``topic:`` resolves to the
+    papers of a topic (by its id, or by words of its label), and the facet counts matches per broad topic.
+
+    The map is not in the keyword index (it is recomputed on its own schedule), so a topic becomes a
+    set of paper ids; the id lists of a map are built once and kept with it.
+    """
+
+    def __init__(self, tmap: TopicMap):
+        self.tmap = tmap
+        self._ids: dict[str, list[str]] = {}
+        self._queries: dict[str, Any] = {}
+
+    @classmethod
+    def latest(cls, catalog: "Catalog") -> "SearchTopics | None":
+        tmap = latest_topic_map(catalog, Scope())
+        if tmap is None:
+            return None
+        held = _SEARCH_TOPICS.get(tmap.key)
+        if held is None:
+            held = cls(tmap)
+            _SEARCH_TOPICS.clear()   # one map of all papers is current at a time
+            _SEARCH_TOPICS[tmap.key] = held
+        return held
+
+    @property
+    def broad(self) -> list[Topic]:
+        return self.tmap.broad
+
+    def ids(self, topic: Topic) -> list[str]:
+        found = self._ids.get(topic.id)
+        if found is None:
+            found = [self.tmap.ids[i] for i in self.tmap.members(topic)]
+            self._ids[topic.id] = found
+        return found
+
+    def id_query(self, topic: Topic, schema) -> "Any":
+        """A tantivy query for the topic's papers (built once: a broad topic has thousands of ids)."""
+        import tantivy
+
+        found = self._queries.get(topic.id)
+        if found is None:
+            found = tantivy.Query.term_set_query(schema, "id", self.ids(topic))
+            self._queries[topic.id] = found
+        return found
+
+    def resolve(self, value: str) -> list[Topic]:
+        """The topics ``value`` names: a topic id of this map, else every topic (broad first) whose
+        label holds all of its words ("reinforcement" finds "reinforcement learning · policy")."""
+        value = value.strip()
+        exact = self.tmap.topic(value)
+        if exact is not None:
+            return [exact]
+        words = [singular(w) for w in phrase_tokens(value) if w]
+        if not words:
+            return []
+        found = []
+        for topic in self.tmap.broad + self.tmap.fine_topics:
+            label_words = {singular(w) for w in phrase_tokens(topic.label) if w}
+            if all(w in label_words for w in words):
+                found.append(topic)
+        # a broad topic already holds its fine ones
+        broad_ids = {t.id for t in found if t.level == "broad"}
+        return [t for t in found if t.level == "broad" or t.parent not in broad_ids]
+
+
+_SEARCH_TOPICS: dict[str, SearchTopics] = {}

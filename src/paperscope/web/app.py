@@ -170,10 +170,11 @@ def create_app(db: str, catalog: Catalog | None = None, accounts: bool | None = 
     @app.api_route("/search", methods=["GET", "HEAD"], include_in_schema=False)
     def search_html(request: Request, q: str = "", mode: str = "keyword", page: str = "1", sort: str = "relevance",
                     venue: str = "", year: str = "", type: str = "", award: str = "", session: str = "",
-                    tz: str | None = None):
+                    topic: str = "", tz: str | None = None):
         zone = zone_of(request, tz)
         result = app.state.searcher.page(q, mode=mode, page=page, sort=sort, zone=zone,
-                                         filters={"venue": venue, "year": year, "type": type, "award": award, "session": session})
+                                         filters={"venue": venue, "year": year, "type": type, "award": award, "session": session,
+                                                  "topic": topic})
         return render(request, "search.html", result, zone)
 
     @app.api_route("/paper/{paper_id}", methods=["GET", "HEAD"], include_in_schema=False)
@@ -223,17 +224,19 @@ def create_app(db: str, catalog: Catalog | None = None, accounts: bool | None = 
     @app.get("/api/search", response_model=m.SearchPage, tags=["search"])
     def api_search(
         request: Request,
-        q: str = Query("", description='Query: words, "phrases", -exclusions, author:, venue:, year:, type:, award:, session:'),
+        q: str = Query("", description='Query: words, "phrases", -exclusions, author:, venue:, year:, type:, award:, session:, topic:'),
         mode: str = Query("keyword", description="keyword (default), meaning or hybrid; without vectors search uses keywords and says so"),
         page: int = Query(1, ge=1, le=10_000),
         sort: str = Query("relevance", description="relevance or date"),
         venue: str = "", year: str = "", type: str = "", award: str = "", session: str = "",
+        topic: str = Query("", description="a topic id of the map of all papers (see /api/topics), or words of its label"),
         tz: str | None = Query(None, description="IANA time zone for slots, e.g. Europe/Paris"),
     ):
         """Ranked, faceted search (the JSON of `/search`)."""
         zone = zone_of(request, tz)
         return json_response(app.state.searcher.page(q, mode=mode, page=str(page), sort=sort, zone=zone,
-                                                     filters={"venue": venue, "year": year, "type": type, "award": award, "session": session}))
+                                                     filters={"venue": venue, "year": year, "type": type, "award": award, "session": session,
+                                                  "topic": topic}))
 
     @app.get("/api/paper/{paper_id}", response_model=m.PaperPage, tags=["papers"],
              responses={404: {"model": m.ErrorOut}})

@@ -69,6 +69,7 @@ class SearchHit(PaperBrief):
 
 class FacetValue(BaseModel):
     value: str
+    label: str | None = Field(None, description="how the value is shown, when it is an id (topics)")
     count: int
     selected: bool = False
     url: str = Field(description="the search narrowed (or widened, when selected) by this value")

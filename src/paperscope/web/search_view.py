@@ -1,7 +1,7 @@
 """The search page: the search service's result shaped for the page, with facet links that narrow it.
 
 Facet and paging state is kept in the URL (``venue=``, ``year=``, ``type=``, ``award=``,
-``session=``, ``page=``, ``sort=``, ``mode=``): each is added to the query as a clause of the query
+``session=``, ``topic=``, ``page=``, ``sort=``, ``mode=``): each is added to the query as a clause of the query
 language (``venue:"ICLR 2023"``), so the web and the CLI search the same way.
 """
 
@@ -29,7 +29,7 @@ MAX_OFFSET = 10_000
 MODE_ALIASES = {"keyword": "keyword", "keywords": "keyword", "meaning": "semantic", "semantic": "semantic",
                 "hybrid": "hybrid"}
 MODE_LABELS = (("keyword", "Keywords"), ("semantic", "Meaning"), ("hybrid", "Hybrid"))
-FACET_LABELS = {"venue": "Venue", "year": "Year", "type": "Type", "award": "Award", "session": "Session"}
+FACET_LABELS = {"venue": "Venue", "year": "Year", "type": "Type", "award": "Award", "session": "Session", "topic": "Topic"}
 
 
 def filter_clause(name: str, value: str) -> str:
@@ -131,7 +131,8 @@ def _facets(raw: dict[str, list[dict[str, Any]]], filters: dict[str, str], state
             selected = value.lower() == chosen.lower()
             # a selected value links to the search without it; the others narrow the search
             url = urls.search_url(state, **{name: None if selected else value})
-            values.append(m.FacetValue(value=value, count=int(bucket["count"]), selected=selected, url=url))
+            values.append(m.FacetValue(value=value, label=bucket.get("label"), count=int(bucket["count"]),
+                                       selected=selected, url=url))
         if chosen and not any(v.selected for v in values):
             values.insert(0, m.FacetValue(value=chosen, count=0, selected=True, url=urls.search_url(state, **{name: None})))
         if values:

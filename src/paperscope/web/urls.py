@@ -6,8 +6,8 @@ from typing import Any, Mapping
 from urllib.parse import quote, urlencode
 
 # Canonical order of search parameters, so equal states give equal (cacheable, comparable) URLs.
-SEARCH_PARAMS = ("q", "mode", "venue", "year", "type", "award", "session", "sort", "page", "tz")
-FILTER_NAMES = ("venue", "year", "type", "award", "session")
+SEARCH_PARAMS = ("q", "mode", "venue", "year", "type", "award", "session", "topic", "sort", "page", "tz")
+FILTER_NAMES = ("venue", "year", "type", "award", "session", "topic")
 DEFAULTS = {"mode": "keyword", "sort": "relevance", "page": "1"}
 
 
