@@ -2,7 +2,9 @@
 
 A real SMTP server (aiosmtpd) runs on 127.0.0.1 on a free port; the message it receives is parsed back:
 one text/plain and one text/html part, links to the papers. The Atom feed is read back by feedparser.
-The catalogue is real SQLite with papers ingested in two batches (yesterday's and today's).
+The catalogue is real, on both backends (a SQLite file and a PostgreSQL database), with papers
+ingested in two batches (yesterday's and today's). On a server, one run sends every user with a
+library their own digest, at their own address, each once.
 """
 
 from __future__ import annotations
@@ -84,18 +86,21 @@ def embed_what_is_there(catalog) -> None:
     embed_catalog(catalog, CachedEmbedder(base, EmbeddingCache(cache_dir() / "embeddings", base.name)), with_sentences=False)
 
 
+def after_a_second() -> None:
+    time.sleep(1.1)   # catalogue times have whole seconds: what comes next is strictly later
+
+
 @pytest.fixture()
-def catalog(tmp_path):
+def catalog(catalog_url):
     """Yesterday's papers, two of them saved; a digest already covered them; today's papers arrive."""
-    catalog = Catalog.open(str(tmp_path / "catalogue.sqlite"))
+    catalog = Catalog.open(catalog_url)
     catalog.ingest("yesterday.jsonl", "tabular", "h1", records(OLD))
     embed_what_is_there(catalog)
     ids = {p["title"]: p["id"] for p in catalog.iter_papers()}
     lib.save(catalog, USER, ids["Semi-Supervised Classification with Graph Convolutional Networks"], tags=["graphs"])
     lib.save(catalog, USER, ids["Denoising Diffusion Probabilistic Models"], tags=["generative"])
-    time.sleep(1.1)   # catalogue times have whole seconds: today's papers are strictly after the last digest
     store.record_digest(catalog, USER, dg.CHANNEL_EMAIL, "", "me@example.org", None, dg._iso(datetime.now(timezone.utc)), [])
-    time.sleep(1.1)
+    after_a_second()
     catalog.ingest("today.jsonl", "tabular", "h2", records(NEW))
     catalog.ids = {p["title"]: p["id"] for p in catalog.iter_papers()}
     yield catalog
@@ -306,3 +311,124 @@ def test_cli_dry_run_and_send(catalog, smtp):
     assert res.exit_code == 0 and "nothing sent" in res.stdout and len(inbox.messages) == 1
     res = runner.invoke(app, ["digest", "--feed-url", "--tag", "graphs", "--base-url", "https://me.example.org", *db], env=env)
     assert res.stdout.strip().startswith("https://me.example.org/feed/") and res.stdout.strip().endswith(".atom")
+
+
+# ============================================================================================ a server's users
+
+
+PASSWORD = "correct horse battery"
+GCN, GAT, DDPM = (t for t, *_ in OLD)
+
+
+@pytest.fixture()
+def server_catalog(catalog_url):
+    """A server's catalogue (accounts): yesterday's papers; alice reads about graphs, bob about
+    diffusion; carol has no library; no digest was ever sent."""
+    from paperscope.accounts import Accounts
+
+    catalog = Catalog.open(catalog_url)
+    catalog.ingest("yesterday.jsonl", "tabular", "h1", records(OLD))
+    embed_what_is_there(catalog)
+    ids = {p["title"]: p["id"] for p in catalog.iter_papers()}
+    accounts = Accounts(catalog)
+    users = {name: accounts.create_user(name, PASSWORD, f"{name}@example.org") for name in ("alice", "bob", "carol")}
+    lib.save(catalog, users["alice"].id, ids[GCN], tags=["graphs"])
+    lib.save(catalog, users["bob"].id, ids[DDPM], tags=["generative"])
+    catalog.users, catalog.accounts = users, accounts
+    yield catalog
+    catalog.close()
+
+
+def cli_digest(catalog, smtp_port: int, *args: str):
+    from typer.testing import CliRunner
+
+    from paperscope.cli import app
+
+    env = {"PAPERSCOPE_SMTP_HOST": "127.0.0.1", "PAPERSCOPE_SMTP_PORT": str(smtp_port), "PAPERSCOPE_SMTP_SECURITY": "none",
+           "PAPERSCOPE_SMTP_FROM": "digest@example.org", "PAPERSCOPE_BASE_URL": "https://papers.example.org",
+           "PAPERSCOPE_CONFIG": "/nonexistent/config.toml", "PAPERSCOPE_DIGEST_TO": "", "PAPERSCOPE_USER": ""}
+    return CliRunner().invoke(app, ["digest", *args, "--db", catalog.location], env=env)
+
+
+def received(inbox, start: int = 0) -> dict[str, list[str]]:
+    """recipient -> the titles of the digest they received (in order), for messages from ``start`` on."""
+    out = {}
+    for _, rcpts, raw in inbox.messages[start:]:
+        msg = email.message_from_bytes(raw, policy=policy.default)
+        text = next(p.get_content() for p in msg.iter_parts() if p.get_content_type() == "text/plain")
+        assert msg["To"] == rcpts[0]
+        out[rcpts[0]] = [line.split(". ", 1)[1] for line in text.splitlines() if line[:1].isdigit() and ". " in line]
+    return out
+
+
+def test_a_server_sends_each_user_their_own_digest_once(server_catalog, smtp):
+    import json
+
+    catalog, (controller, inbox) = server_catalog, smtp
+    port = controller.port
+    dry = cli_digest(catalog, port, "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    parts = {d["username"]: d for d in json.loads(dry.stdout)["digests"]}
+    assert set(parts) == {"alice", "bob"}                       # carol has no library: no digest
+    assert parts["alice"]["to"] == "alice@example.org" and parts["bob"]["to"] == "bob@example.org"
+    assert [i["title"] for i in parts["alice"]["items"]][0] == GAT   # ranked for her graphs
+    assert inbox.messages == []
+
+    # the first run: each user their own papers (what they saved is not offered), at their own address
+    first = cli_digest(catalog, port, "--send")
+    assert first.exit_code == 0, first.output
+    assert "alice: sent 2 papers to alice@example.org" in first.stdout and "bob: sent 2 papers to bob@example.org" in first.stdout
+    got = received(inbox)
+    assert set(got) == {"alice@example.org", "bob@example.org"}
+    assert got["alice@example.org"][0] == GAT and set(got["alice@example.org"]) == {GAT, DDPM}
+    assert set(got["bob@example.org"]) == {GCN, GAT}
+
+    # today's papers: alice's digest alone first, then the whole run; each state is the user's own
+    after_a_second()
+    catalog.ingest("today.jsonl", "tabular", "h2", records(NEW))
+    only_alice = cli_digest(catalog, port, "--send", "--user", "alice")
+    assert only_alice.exit_code == 0 and "sent 4 papers to alice@example.org" in only_alice.stdout
+    got = received(inbox, 2)
+    assert list(got) == ["alice@example.org"]
+    assert set(got["alice@example.org"]) == {t for t, *_ in NEW}
+    assert got["alice@example.org"][0] in {"How Powerful are Graph Neural Networks?", "Inductive Representation Learning on Large Graphs"}
+    everyone = cli_digest(catalog, port, "--send")
+    assert everyone.exit_code == 0, everyone.output
+    assert "alice: nothing sent" in everyone.stdout and "bob: sent 4 papers to bob@example.org" in everyone.stdout
+    got = received(inbox, 3)
+    assert list(got) == ["bob@example.org"]
+    assert got["bob@example.org"][0] == "Score-Based Generative Modeling through Stochastic Differential Equations"
+
+    # nothing is sent twice, whoever runs it and however often
+    again = cli_digest(catalog, port, "--send")
+    assert again.exit_code == 0 and again.stdout.count("nothing sent") == 2 and len(inbox.messages) == 4
+    history = json.loads(cli_digest(catalog, port, "--history", "--json").stdout)
+    assert sorted((h["username"], h["recipient"], h["papers"]) for h in history) == [
+        ("alice", "alice@example.org", 2), ("alice", "alice@example.org", 4),
+        ("bob", "bob@example.org", 2), ("bob", "bob@example.org", 4)]
+
+
+def test_a_user_without_an_address_does_not_stop_the_others(server_catalog, smtp):
+    catalog, (controller, inbox) = server_catalog, smtp
+    port = controller.port
+    erin = catalog.accounts.create_user("erin", PASSWORD)                  # no e-mail address
+    frank = catalog.accounts.create_user("frank", PASSWORD, "frank@example.org")
+    ids = {p["title"]: p["id"] for p in catalog.iter_papers()}
+    lib.save(catalog, erin.id, ids[GAT])
+    lib.save(catalog, frank.id, ids[GAT])
+    catalog.accounts.set_active("frank", False)                            # disabled: no digest
+    res = cli_digest(catalog, port, "--send")
+    assert res.exit_code == 1
+    assert "erin: not sent: erin has no e-mail address" in res.output and "1 of 3 digests were not sent" in res.output
+    assert sorted(r[0] for _, r, _ in inbox.messages) == ["alice@example.org", "bob@example.org"]
+    # one user's digest can go to an address given for them; erin's is then sent, once
+    res = cli_digest(catalog, port, "--send", "--user", "erin", "--to", "erin@elsewhere.example.org")
+    assert res.exit_code == 0 and "sent 2 papers to erin@elsewhere.example.org" in res.stdout
+    assert cli_digest(catalog, port, "--send", "--user", "erin", "--to", "erin@elsewhere.example.org").stdout.startswith("nothing sent")
+    # clear one-line errors
+    for args, message in [(["--user", "frank"], "frank is disabled"), (["--user", "nobody"], "no user named 'nobody'"),
+                          (["--send", "--to", "me@example.org"], "add --user NAME"), (["--feed-url"], "add --user NAME"),
+                          (["--since", "someday"], "not a date")]:
+        res = cli_digest(catalog, port, *args)
+        assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output, (args, res.output)
+    assert len(inbox.messages) == 3

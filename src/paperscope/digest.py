@@ -24,6 +24,11 @@ config key (``[smtp]``)    environment               meaning
 ``cafile``                 ``PAPERSCOPE_SMTP_CAFILE``  CA bundle to trust (a private server's certificate)
 =========================  ========================  =====================================
 
+Users: on a laptop the digest is its one user's, sent to ``to``. On a server (a catalogue with
+accounts) one run makes a digest for every active user with a library (or one, ``--user NAME``), each
+sent to that user's own e-mail address, each with its own "since the last digest" and its own record
+of what was sent; ``to`` is never used for an account (it would send one reader's interests to another).
+
 Atom: each user and tag has a feed at a private URL, ``<base>/feed/<token>.atom`` (the token is a
 secret made on first use; revoke it to change the address). It lists the best recent papers for
 that tag, with their reasons; it changes nothing (reading it is not "seeing" the papers).
@@ -34,14 +39,14 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from paperscope.recommend import Recommendation
+from paperscope.recommend import Recommendation, RecommendError
 
 CHANNEL_EMAIL = "email"
 DEFAULT_DAYS = 7
@@ -302,6 +307,102 @@ def send_digest(catalog, user: str, settings: SmtpSettings, tag: str | None = No
                         digest.window_end, digest.paper_ids)
     store.mark_seen(catalog, user, digest.paper_ids, context="digest")
     return digest, True
+
+
+# =============================================================================================
+# Users: whose digests one run makes, and where each goes
+# =============================================================================================
+
+
+@dataclass
+class Reader:
+    """A user a digest is made for: the id their library is kept under, their name, their address."""
+
+    id: str
+    name: str
+    email: str | None = None
+    account: bool = False         # a server account (else the laptop's user, whose address is ``to``)
+
+
+@dataclass
+class DigestRun:
+    """One reader's part of a digest run."""
+
+    reader: Reader
+    to: str | None
+    digest: Digest | None = None
+    sent: bool = False
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = self.digest.as_dict() if self.digest is not None else {"user": self.reader.id, "items": []}
+        return out | {"username": self.reader.name, "to": self.to, "sent": self.sent, "error": self.error}
+
+
+def readers(catalog, username: str | None = None) -> list[Reader]:
+    """Whose digests to make: ``username`` alone when given; else every active account with a library
+    (a server), and the laptop's own user when it has one."""
+    from paperscope.accounts import LOCAL_USER, Accounts
+    from paperscope.catalog import library as store
+
+    accounts = {u.id: u for u in Accounts(catalog).list_users()}
+    if username:
+        return [_named_reader(username, accounts)]
+    with_library = set(store.users_with_library(catalog))
+    out = [Reader(u.id, u.username, u.email, True) for u in sorted(accounts.values(), key=lambda u: u.username.lower())
+           if u.is_active and u.id in with_library]
+    if LOCAL_USER in with_library or not accounts:
+        out.insert(0, Reader(LOCAL_USER, LOCAL_USER))
+    return out
+
+
+def _named_reader(username: str, accounts: dict) -> Reader:
+    from paperscope.accounts import username_key
+
+    user = next((u for u in accounts.values() if username_key(u.username) == username_key(username)), None)
+    if user is not None:
+        if not user.is_active:
+            raise DigestError(f"the account {user.username} is disabled; no digest is made for it")
+        return Reader(user.id, user.username, user.email, True)
+    if accounts and username_key(username) != "local":
+        raise DigestError(f"no user named {username!r} in this catalogue (see `paperscope users list`)")
+    return Reader(username, username)   # a laptop: the name is the library's user id
+
+
+def recipient(reader: Reader, settings: SmtpSettings, to: str | None = None) -> str | None:
+    """Where ``reader``'s digest goes: ``to`` when given for them, else their account's address, else
+    (the laptop's user) the configured ``to``."""
+    if to:
+        return to
+    return reader.email if reader.account else settings.to
+
+
+def preview_digests(catalog, people: list[Reader], settings: SmtpSettings, to: str | None = None, **options) -> list[DigestRun]:
+    """What a run would send to each reader (nothing is sent or recorded). ``options``: those of
+    :func:`select_digest` (tag, limit, days, since, now)."""
+    return [DigestRun(r, recipient(r, settings, to), select_digest(catalog, r.id, **options)) for r in people]
+
+
+def send_digests(catalog, people: list[Reader], settings: SmtpSettings, to: str | None = None,
+                 send_empty: bool = False, **options) -> list[DigestRun]:
+    """Send each reader their digest, to their own address; a failure for one is reported in its run
+    and the others are still sent (the failed one is tried again by the next run)."""
+    runs = []
+    for reader in people:
+        run = DigestRun(reader, recipient(reader, settings, to))
+        try:
+            if not run.to and reader.account:
+                run.digest = select_digest(catalog, reader.id, **options)
+                if run.digest.items or send_empty:
+                    run.error = (f"{reader.name} has no e-mail address on this server; nothing sent "
+                                 f"(pass --user {reader.name} --to ADDRESS to send it somewhere)")
+            else:
+                run.digest, run.sent = send_digest(catalog, reader.id, replace(settings, to=run.to),
+                                                   send_empty=send_empty, **options)
+        except (DigestError, RecommendError) as exc:
+            run.error = str(exc)
+        runs.append(run)
+    return runs
 
 
 # =============================================================================================

@@ -417,6 +417,14 @@ def profile_rows(catalog, user_id: str, tag: str | None = None) -> list[dict[str
     return out
 
 
+def users_with_library(catalog) -> list[str]:
+    """The ids of the users who have at least one library entry."""
+    ensure_library_tables(catalog)
+    e = library_entries.c
+    with catalog.engine.connect() as conn:
+        return [r[0] for r in conn.execute(select(e.user_id).distinct().order_by(e.user_id))]
+
+
 def library_paper_ids(catalog, user_id: str, tag: str | None = None) -> list[str]:
     """Catalogue paper ids in the user's library (with ``tag`` or a sub-tag of it), oldest saved first."""
     ensure_library_tables(catalog)

@@ -362,7 +362,7 @@ def digest(
     send: bool = typer.Option(False, "--send", help="Send the digest by email and record it (nothing is sent twice)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send and record nothing (the default)."),
     tag: Optional[str] = typer.Option(None, "--tag", "-t", help="Digest of one tag (default: the whole library)."),
-    to: Optional[str] = typer.Option(None, "--to", help="Recipient (or PAPERSCOPE_DIGEST_TO)."),
+    to: Optional[str] = typer.Option(None, "--to", help="Recipient (or PAPERSCOPE_DIGEST_TO; on a server, each user's own address)."),
     limit: int = typer.Option(20, "--limit", "-n", help="Papers per digest."),
     days: int = typer.Option(7, "--days", help="How far the first digest looks back."),
     since: Optional[str] = typer.Option(None, "--since", help="New since this date instead of since the last digest."),
@@ -376,14 +376,17 @@ def digest(
     feed_url: bool = typer.Option(False, "--feed-url", help="Print the private Atom feed URL of the tag instead."),
     revoke_feed: bool = typer.Option(False, "--revoke-feed", help="Revoke the tag's feed URL (a new one is made on next use)."),
     history: bool = typer.Option(False, "--history", help="List the digests sent."),
-    user: str = UserOption, db: Optional[str] = DbOption, as_json: bool = JsonOption,
+    user: Optional[str] = typer.Option(None, "--user", envvar="PAPERSCOPE_USER",
+                                       help="One user's digest (default: every user with a library; on a laptop, its one user)."),
+    db: Optional[str] = DbOption, as_json: bool = JsonOption,
 ) -> None:
-    """New papers since the last digest, ranked for your library: by email (--send), or shown (--dry-run).
+    """New papers since the last digest, ranked for each reader's library: by email (--send), or shown (--dry-run).
 
+    On a server, one run covers every user with a library, each at their own address.
     Daily from cron: 0 7 * * *  PAPERSCOPE_SMTP_HOST=... paperscope digest --send
     """
     from paperscope import digest as dg
-    from paperscope.catalog import library as store
+    from paperscope.recommend import _since_iso
 
     if send and dry_run:
         fail("--send or --dry-run, not both")
@@ -391,41 +394,88 @@ def digest(
     overrides = {"host": smtp_host, "port": smtp_port, "security": smtp_security, "user": smtp_user,
                  "from": sender, "to": to, "base_url": base_url}
     settings = _guard(lambda: dg.load_settings(overrides))
+    people = _guard(lambda: dg.readers(catalog, user))
+    if to and len(people) > 1:
+        fail("--to names one recipient, and this run is for several users (each gets their own address): "
+             "add --user NAME")
     if history:
-        rows = store.digest_history(catalog, user)
-        if as_json:
-            print_json(rows)
-        else:
-            for r in rows:
-                console.print(f"{r['sent_at']}  {r['channel']}  {r['tag'] or '(library)'}  {r['papers']} papers → {r['recipient']}", highlight=False)
+        return _digest_history(catalog, people, as_json)
+    if feed_url or revoke_feed:
+        if len(people) > 1:
+            fail("a feed belongs to one user: add --user NAME")
+        return _digest_feed(catalog, people[0], tag, settings, revoke_feed, as_json)
+    if since:
+        _guard(lambda: _since_iso(since))     # a bad date is said once, before any reader's digest
+    options = {"tag": tag, "limit": limit, "days": days, "since": since}
+    if send:
+        runs = dg.send_digests(catalog, people, settings, to, send_empty, **options)
+    else:
+        runs = _guard(lambda: dg.preview_digests(catalog, people, settings, to, **options))
+    _print_digest_runs(runs, settings, send, as_json, several=user is None and any(r.account for r in people))
+    failed = [r for r in runs if r.error]
+    if failed:
+        fail(failed[0].error if len(runs) == 1 else f"{len(failed)} of {len(runs)} digests were not sent")
+
+
+def _digest_history(catalog, people, as_json: bool) -> None:
+    from paperscope.catalog import library as store
+
+    rows = [r | {"username": p.name} for p in people for r in store.digest_history(catalog, p.id)]
+    if as_json:
+        print_json(rows)
         return
-    if revoke_feed:
-        n = store.revoke_feed_token(catalog, user, tag or "")
+    for r in rows:
+        console.print(f"{r['sent_at']}  {r['username']}  {r['channel']}  {r['tag'] or '(library)'}  "
+                      f"{r['papers']} papers → {r['recipient']}", highlight=False)
+
+
+def _digest_feed(catalog, reader, tag: str | None, settings, revoke: bool, as_json: bool) -> None:
+    from paperscope import digest as dg
+    from paperscope.catalog import library as store
+
+    if revoke:
+        n = store.revoke_feed_token(catalog, reader.id, tag or "")
         console.print("feed URL revoked" if n else "that feed had no URL yet")
         return
-    if feed_url:
-        url = dg.feed_url(catalog, user, tag, settings.base_url)
-        print_json({"tag": tag, "feed": url}) if as_json else console.print(url, highlight=False, soft_wrap=True)
-        return
-    if send:
-        result, sent = _guard(lambda: dg.send_digest(catalog, user, settings, tag, limit, days, since, send_empty))
-        if as_json:
-            print_json(result.as_dict() | {"sent": sent, "to": settings.to})
-        elif sent:
-            console.print(f"sent {len(result.items)} papers to {settings.to}", highlight=False)
-        else:
-            console.print(f"nothing sent: {result.message or 'nothing new for you'}", highlight=False)
-        return
-    result = _guard(lambda: dg.select_digest(catalog, user, tag, limit, days, since))
+    url = dg.feed_url(catalog, reader.id, tag, settings.base_url)
+    print_json({"tag": tag, "feed": url}) if as_json else console.print(url, highlight=False, soft_wrap=True)
+
+
+def _print_digest_runs(runs, settings, sent_mode: bool, as_json: bool, several: bool) -> None:
+    """One reader (a laptop, or --user): the digest itself; a server's whole run: one part per reader."""
+    from paperscope import digest as dg
+
     if as_json:
-        print_json(result.as_dict() | {"dry_run": True, "subject": dg.subject(result), "smtp": settings.public(),
-                                       "text": dg.render_text(result, settings.base_url) if result.items else None})
+        parts = [_digest_json(r, settings, sent_mode) for r in runs]
+        print_json({"digests": parts} if several else parts[0])
         return
-    console.print(f"[bold]dry run[/] — to {settings.to or '(no recipient set)'} via "
-                  f"{settings.host or '(no SMTP server set)'}:{settings.effective_port} ({settings.security})", highlight=False)
-    console.print(f"window {result.window_start} → {result.window_end}: {result.new_papers} new papers", highlight=False)
-    if not result.items:
-        console.print(f"nothing would be sent: {result.message or 'nothing new for you'}", highlight=False)
-        return
-    console.print(f"Subject: {dg.subject(result)}\n", highlight=False)
-    console.print(dg.render_text(result, settings.base_url), highlight=False, markup=False)
+    for run in runs:
+        prefix = f"{run.reader.name}: " if several else ""
+        if sent_mode:
+            if run.error:
+                if several:     # (one reader's error is the command's own, said once by fail())
+                    err_console.print(f"{prefix}not sent: {run.error}", highlight=False)
+            elif run.sent:
+                console.print(f"{prefix}sent {len(run.digest.items)} papers to {run.to}", highlight=False)
+            else:
+                console.print(f"{prefix}nothing sent: {run.digest.message or 'nothing new for you'}", highlight=False)
+            continue
+        result = run.digest
+        console.print(f"[bold]dry run[/] — {prefix}to {run.to or '(no recipient set)'} via "
+                      f"{settings.host or '(no SMTP server set)'}:{settings.effective_port} ({settings.security})", highlight=False)
+        console.print(f"window {result.window_start} → {result.window_end}: {result.new_papers} new papers", highlight=False)
+        if not result.items:
+            console.print(f"nothing would be sent: {result.message or 'nothing new for you'}", highlight=False)
+            continue
+        console.print(f"Subject: {dg.subject(result)}\n", highlight=False)
+        console.print(dg.render_text(result, settings.base_url), highlight=False, markup=False)
+
+
+def _digest_json(run, settings, sent_mode: bool) -> dict:
+    from paperscope import digest as dg
+
+    out = run.as_dict()
+    if not sent_mode and run.digest is not None:
+        out |= {"dry_run": True, "subject": dg.subject(run.digest), "smtp": settings.public() | {"to": run.to},
+                "text": dg.render_text(run.digest, settings.base_url) if run.digest.items else None}
+    return out
