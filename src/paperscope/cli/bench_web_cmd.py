@@ -89,8 +89,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(db: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    """uvicorn serving the app over ``db`` in a subprocess, on 127.0.0.1 and a free port.
+def start_server(db: str, workers: int = 1, log=None) -> tuple[subprocess.Popen, str]:
+    """uvicorn serving the app over ``db`` in a subprocess, on 127.0.0.1 and a free port; its stderr
+    goes to the file ``log`` when given (a long run must not fill a pipe nobody reads).
 
     uvicorn binds the port itself (not an inherited ``--fd``): asyncio then sets TCP_NODELAY on its
     connections, as in `paperscope serve`; without it every response waits ~40 ms for a delayed ACK.
@@ -101,7 +102,7 @@ def start_server(db: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log or subprocess.PIPE)
     return proc, f"http://127.0.0.1:{port}"
 
 
