@@ -198,6 +198,14 @@ def _existing_sqlite(db: str) -> Path:
 def _copy_sqlite(path: Path, target: Path, progress: Progress,
                  step_pages: int = STEP_PAGES) -> tuple[str | None, list[TableSummary]]:
     """Copy the live catalogue at ``path`` into the new file ``target``; check and sum the copy."""
+    snapshot_sqlite(path, target, progress, step_pages)
+    return _revision_and_sums(target, progress)
+
+
+def snapshot_sqlite(path: Path, target: Path, progress: Progress | None = None, step_pages: int = STEP_PAGES) -> None:
+    """Copy the SQLite catalogue at ``path``, in use or not, into the new file ``target`` as of one
+    instant, and check the copy's integrity."""
+    progress = progress or _no_progress
     target.unlink(missing_ok=True)
     try:
         # mode=rw: never create a file where the catalogue was expected
@@ -221,7 +229,6 @@ def _copy_sqlite(path: Path, target: Path, progress: Progress,
     finally:
         source.close()
     _check_integrity(target, progress, shown_as=str(path))
-    return _revision_and_sums(target, progress)
 
 
 def _require_catalogue_tables(conn: sqlite3.Connection, shown_as: Path | str) -> None:

@@ -12,7 +12,7 @@ from paperscope.cli.app import DbOption, JsonOption, app, console, err_console, 
 
 
 @contextmanager
-def _progress_bar(hidden: bool) -> Iterator:
+def progress_bar(hidden: bool) -> Iterator:
     """A progress callback (stage, done, total) drawing one bar per stage on stderr."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -44,7 +44,7 @@ def backup(
 
     location = resolve_db(db)
     try:
-        with _progress_bar(as_json) as progress:
+        with progress_bar(as_json) as progress:
             path, manifest = backup_catalogue(location, dest, overwrite=force, progress=progress)
     except BackupError as exc:
         fail(str(exc))
@@ -74,7 +74,7 @@ def restore(
 
     location = resolve_db(db)
     try:
-        with _progress_bar(as_json) as progress:
+        with progress_bar(as_json) as progress:
             report = restore_catalogue(src, location, force=force, progress=progress)
     except BackupError as exc:
         fail(str(exc))
