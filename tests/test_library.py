@@ -1,6 +1,7 @@
 """The library: saving papers into tags with notes and read state, importing what reference managers
 export (BibTeX with LaTeX accents, CSL JSON from Zotero), "these are my papers", and export/import
-round trips that lose nothing. Real SQLite catalogue of real papers; no model needed.
+round trips that lose nothing. A real catalogue of real papers on both backends (a SQLite file and a
+PostgreSQL database); no model needed.
 """
 
 from __future__ import annotations
@@ -177,8 +178,9 @@ ZOTERO_CSL = [
 
 
 @pytest.fixture()
-def catalog(tmp_path) -> Catalog:
-    catalog = Catalog.open(str(tmp_path / "catalogue.sqlite"))
+def catalog(catalog_url) -> Catalog:
+    """The classics in a real catalogue: a SQLite file, then a PostgreSQL database."""
+    catalog = Catalog.open(catalog_url)
     catalog.ingest("classics.json", "tabular", "h1", list(PAPERS))
     yield catalog
     catalog.close()
