@@ -1,3 +1,8 @@
-"""Shared fixtures: ``catalog_url`` (both backends), ``pg_server`` and ``pg_url`` (see pg_fixture.py)."""
+"""Shared fixtures.
 
-from pg_fixture import catalog_url, pg_server, pg_url  # noqa: F401
+backends.py: ``backend`` (sqlite, then postgresql), ``catalogues``, ``catalog_url`` and ``catalog``;
+pg_fixture.py: ``pg_server`` and ``pg_url`` (PostgreSQL only).
+"""
+
+from backends import backend, catalog, catalog_url, catalogues  # noqa: F401
+from pg_fixture import pg_server, pg_url  # noqa: F401

@@ -101,14 +101,12 @@ def build_catalogue(path) -> Catalog:
     return catalog
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def shared(request, tmp_path_factory):
-    if request.param == "sqlite":
-        catalog = build_catalogue(tmp_path_factory.mktemp("search") / "catalogue.sqlite")
-    else:
-        catalog = build_catalogue(request.getfixturevalue("pg_server").new_database())
-    yield catalog, SearchService(catalog)
-    catalog.close()
+@pytest.fixture(scope="module")
+def shared(catalogues):
+    with catalogues.new() as url:
+        catalog = build_catalogue(url)
+        yield catalog, SearchService(catalog)
+        catalog.close()
 
 
 @pytest.fixture
@@ -505,12 +503,10 @@ def test_an_interrupted_update_is_never_taken_for_complete(own, monkeypatch):
     assert service.search('"heavy ball"').total == 1
 
 
-def test_update_of_a_missing_index_builds_it(tmp_path):
-    catalog = Catalog.open(str(tmp_path / "c.sqlite"))
+def test_update_of_a_missing_index_builds_it(catalog):
     report = ingest(catalog, "cvpr.json", [RESNET])
     assert update_indexes(catalog, report.touched_paper_ids, set())["lexical"] == 1
     assert LexicalIndex.for_catalog(catalog).state(catalog).fresh
-    catalog.close()
 
 
 # ------------------------------------------------------------------------------------ command line
