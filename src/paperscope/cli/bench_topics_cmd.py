@@ -154,7 +154,8 @@ def catalog_topic(tmap, topic_id: str) -> dict[str, Any]:
 
 
 def label_quality_report(tmap, texts: dict, docs: list[str]) -> dict[str, Any]:
-    """Our labels and c-TF-IDF's, on the same topics, at both levels."""
+    """Our labels (the better of lift-cover and c-TF-IDF per topic), and each of the two alone, on the
+    same topics, at both levels."""
     import numpy as np
 
     from paperscope import topics as T
@@ -167,13 +168,13 @@ def label_quality_report(tmap, texts: dict, docs: list[str]) -> dict[str, Any]:
         groups_n = int(labels.max()) + 1
         counts = T.group_counts(phrases.matrix, labels, groups_n)
         members = {g: np.flatnonzero(labels == g) for g in range(groups_n)}
-        for method in ("lift-cover", "ctfidf"):
+        for method in ("best", "lift-cover", "ctfidf"):
             terms = {}
             for g, rows in members.items():
                 row = np.asarray(counts[g].todense()).ravel()
                 terms[g] = [t for t, _ in T.label_terms(row, len(rows), overall, len(docs), phrases.vocabulary,
                                                         method=method, members=phrases.matrix[rows])]
-            name = "ours" if method == "lift-cover" else "ctfidf"
+            name = {"best": "ours", "lift-cover": "lift_cover"}.get(method, method)
             out[f"{level}_{name}"] = T.label_quality({g: list(r) for g, r in members.items()}, terms, plain)
     return out
 
