@@ -98,3 +98,6 @@ class ImportOptions:
     year: int | None = None
     format: str | None = None
     session: str | None = None
+    # A table's columns named by the user, field -> column header (``--map title="Paper Name"``);
+    # they win over the automatic mapping of ``ingest/tabular.py``.
+    columns: dict[str, str] = field(default_factory=dict)

@@ -35,12 +35,30 @@ def split_venue_year(venue: str | None, year: int | None) -> tuple[str | None, i
     return venue, year
 
 
+def parse_column_map(pairs: list[str]) -> dict[str, str]:
+    """``--map FIELD=COLUMN`` values as a dict, or a clear error naming the bad one."""
+    from paperscope.ingest.tabular import ALIASES
+
+    chosen: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        field, column = field.strip().lower(), column.strip().strip('"').strip()
+        if not sep or not column:
+            fail(f"--map {pair}: expected FIELD=COLUMN, e.g. --map title=\"Paper Name\"")
+        if field not in ALIASES:
+            fail(f"--map {pair}: unknown field '{field}'; fields: {', '.join(ALIASES)}")
+        chosen[field] = column
+    return chosen
+
+
 @app.command()
 def ingest(
     targets: list[str] = typer.Argument(..., help="Files, folders or URLs: saved pages, JSON/CSV dumps, Mini-Conf sites."),
     venue: Optional[str] = typer.Option(None, help='Venue of these sources, e.g. "ICML" or "ICLR 2023".'),
     year: Optional[int] = typer.Option(None, help="Year, when the source does not say it."),
     format: Optional[str] = typer.Option(None, "--format", help="Force an importer (see `paperscope formats`)."),
+    column_map: list[str] = typer.Option([], "--map", metavar="FIELD=COLUMN",
+                                         help='A table\'s column for a field, e.g. --map title="Paper Name" (repeatable; fields: `paperscope formats`).'),
     db: Optional[str] = DbOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -49,7 +67,7 @@ def ingest(
     from paperscope.model import ImportOptions
 
     venue, year = split_venue_year(venue, year)
-    options = ImportOptions(venue=venue, year=year, format=format)
+    options = ImportOptions(venue=venue, year=year, format=format, columns=parse_column_map(column_map))
     catalog = open_catalog(db)
     try:
         total = len(list_sources(targets))

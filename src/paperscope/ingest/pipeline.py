@@ -73,6 +73,8 @@ def source_fingerprint(source: Source, fmt: str, options: ImportOptions) -> str:
     else:
         digest.update(source.data)
     digest.update(f"|{fmt}|{options.venue}|{options.year}|{options.session}".encode())
+    if options.columns:  # only then, so that sources ingested without --map keep their fingerprints
+        digest.update(f"|{sorted(options.columns.items())}".encode())
     return digest.hexdigest()
 
 

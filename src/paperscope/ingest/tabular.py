@@ -45,6 +45,9 @@ openreview     openreview_id, openreview, forum, forum_id (an OpenReview link in
 id             id, uid, paper_id, paper_number, number (the record's stable key)
 =============  ===========================================================================
 
+Other column names can be given with ``paperscope ingest --map FIELD=COLUMN`` (repeatable, e.g.
+``--map title="Paper Name" --map authors=Writers``); a chosen column wins over the names above.
+
 Times without any zone are read as UTC, and a note says so. Venue and year come from
 ``--venue``/``--year``, then the columns, then the file or folder name (``iclr2021_...``).
 
@@ -134,8 +137,12 @@ def norm_column(name: str) -> str:
     return _NORM.sub("_", name.replace("\ufeff", "").strip().lower()).strip("_")
 
 
-def resolve_columns(names: list[str]) -> dict[str, int]:
-    """field -> column index, by the aliases above (the first matching column wins)."""
+def resolve_columns(names: list[str], chosen: dict[str, str] | None = None,
+                    notes: list[str] | None = None) -> dict[str, int]:
+    """field -> column index: the columns the user ``chose`` for some fields (``--map``), then the
+    aliases above for the others (the first matching column wins). A chosen column missing from
+    the header is reported in ``notes`` and that field falls back to the aliases."""
+    mapped = _chosen_columns(names, chosen or {}, notes)
     found: dict[str, tuple[int, int]] = {}
     for index, name in enumerate(names):
         key = norm_column(name)
@@ -145,7 +152,26 @@ def resolve_columns(names: list[str]) -> dict[str, int]:
         rank = ALIASES[field].index(key)
         if field not in found or rank < found[field][0]:
             found[field] = (rank, index)
-    return {field: index for field, (_, index) in found.items()}
+    taken = set(mapped.values())
+    automatic = {field: index for field, (_, index) in found.items() if index not in taken}
+    return {**automatic, **mapped}
+
+
+def _chosen_columns(names: list[str], chosen: dict[str, str], notes: list[str] | None) -> dict[str, int]:
+    by_name = {}
+    for index, name in enumerate(names):
+        by_name.setdefault(norm_column(name), index)
+    mapped = {}
+    for field, column in chosen.items():
+        index = by_name.get(norm_column(column))
+        if index is not None:
+            mapped[field] = index
+        elif notes is not None:
+            note = (f"--map {field}={column}: no column '{column}' here (columns: "
+                    f"{', '.join(n for n in names[:12] if n)}); {field} was mapped automatically")
+            if note not in notes:
+                notes.append(note)
+    return mapped
 
 
 # --------------------------------------------------------------------------- time values
@@ -593,7 +619,7 @@ class _Context:
     # columns ------------------------------------------------------------
     def set_columns(self, header: list[str]) -> None:
         self.header = header
-        self.columns = resolve_columns(header)
+        self.columns = resolve_columns(header, self.options.columns, self.notes)
 
     def no_title_column(self, header: list[str], delimiter: str) -> Iterator[ImportItem]:
         shown = ", ".join(h or "(blank)" for h in header[:12])
@@ -646,7 +672,7 @@ class _Context:
         names = tuple(obj)
         mapping = self._key_cache.get(names)
         if mapping is None:
-            resolved = resolve_columns(list(names))
+            resolved = resolve_columns(list(names), self.options.columns, self.notes)
             mapping = self._key_cache[names] = {field: names[i] for field, i in resolved.items()}
 
         def get(field: str) -> Any:
