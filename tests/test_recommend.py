@@ -1,5 +1,6 @@
 """Recommendations from a library over a real venue: the 687 ICLR 2020 papers bundled with the demo,
-with their MiniLM vectors (cached on disk by text, so only the first run pays for them).
+with their MiniLM vectors (cached on disk by text, so only the first run pays for them), in a real
+catalogue on each backend (a SQLite file, a PostgreSQL database).
 
 A reader with a few papers on graph neural networks and GANs gets papers on those topics, each with
 the library papers it is closest to and the terms they share; never a paper they saved, saw or
@@ -33,11 +34,12 @@ GAN_PAPERS = ["A Closer Look at the Optimization Landscapes of Generative Advers
               "Smoothness and Stability in GANs"]
 
 
-def ingest_iclr(path: Path) -> Catalog:
+def ingest_iclr(location: Path | str) -> Catalog:
+    """The bundled ICLR 2020 papers in a new catalogue at ``location`` (a SQLite path or a database URL)."""
     from paperscope.ingest.pipeline import ingest_targets
     from paperscope.model import ImportOptions
 
-    catalog = Catalog.open(str(path))
+    catalog = Catalog.open(str(location))
     run = ingest_targets(catalog, [str(DEMO_SITE)], ImportOptions(venue="ICLR", year=2020))
     assert run.anything_read
     return catalog
@@ -63,13 +65,16 @@ def add_cached_vectors(catalog: Catalog) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def iclr(tmp_path_factory):
-    catalog = ingest_iclr(tmp_path_factory.mktemp("recommend") / "iclr2020.sqlite")
-    if add_cached_vectors(catalog) is None:
-        pytest.skip("the embedding model is not installed")
-    titles = {p["title"]: p["id"] for p in catalog.iter_papers()}
-    yield {"catalog": catalog, "ids": titles, "titles": {v: k for k, v in titles.items()}}
-    catalog.close()
+def iclr(catalogues):
+    """The ICLR 2020 catalogue with vectors, on the backend under test (a SQLite file, a PostgreSQL database)."""
+    with catalogues.new("iclr2020") as url:
+        catalog = ingest_iclr(url)
+        if add_cached_vectors(catalog) is None:
+            catalog.close()
+            pytest.skip("the embedding model is not installed")
+        titles = {p["title"]: p["id"] for p in catalog.iter_papers()}
+        yield {"catalog": catalog, "ids": titles, "titles": {v: k for k, v in titles.items()}}
+        catalog.close()
 
 
 def save_all(iclr, user: str, titles: list[str], tag: str | None = None) -> list[str]:
@@ -203,10 +208,10 @@ def test_profile_only_papers_shape_recommendations(iclr):
     assert result.items[0].closest[0]["id"].startswith("ext:")
 
 
-def test_without_vectors_keyword_ranking_says_so(tmp_path):
+def test_without_vectors_keyword_ranking_says_so(catalog_url):
     from paperscope.model import Appearance, PaperRecord
 
-    catalog = Catalog.open(str(tmp_path / "plain.sqlite"))
+    catalog = Catalog.open(catalog_url)
     records = [PaperRecord(title=t, authors=["A. Author"], abstract=a, appearance=Appearance(venue="X", year=2024))
                for t, a in [("Graph neural networks for molecules", "Message passing graph neural networks predict molecule properties."),
                             ("Graph attention networks", "Attention over graph neighbourhoods for node classification."),
