@@ -24,6 +24,7 @@ from typing import Any, Optional
 
 import typer
 
+from paperscope.catalog.backup import safe_location
 from paperscope.cli.app import JsonOption, bench_app, console, err_console, fail, print_json
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]{2,}")
@@ -89,15 +90,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(db: str, workers: int = 1, log=None) -> tuple[subprocess.Popen, str]:
+def start_server(db: str, workers: int = 1, log=None, accounts: bool | None = None) -> tuple[subprocess.Popen, str]:
     """uvicorn serving the app over ``db`` in a subprocess, on 127.0.0.1 and a free port; its stderr
-    goes to the file ``log`` when given (a long run must not fill a pipe nobody reads).
+    goes to the file ``log`` when given (a long run must not fill a pipe nobody reads). ``accounts``
+    forces server mode on or off (by default it is on for PostgreSQL only).
 
     uvicorn binds the port itself (not an inherited ``--fd``): asyncio then sets TCP_NODELAY on its
     connections, as in `paperscope serve`; without it every response waits ~40 ms for a delayed ACK.
     """
     port = _free_port()
     env = dict(os.environ, PAPERSCOPE_DB=db)
+    if accounts is not None:
+        env["PAPERSCOPE_ACCOUNTS"] = "1" if accounts else "0"
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "paperscope.web.app:app_from_env",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     if workers > 1:
@@ -179,7 +183,7 @@ def run_web_bench(db: str, requests: int = 500, warmup: int = 50, seed: int = 7,
         raise RuntimeError("the catalogue has no titles to build queries from")
     warm, timed = queries[:warmup], queries[warmup:warmup + requests]
     paper_paths = [(f"/paper/{pid}", None) for pid in paper_ids]
-    proc, base = start_server(db)
+    proc, base = start_server(db, accounts=False)   # anonymous search pages on either backend; --users signs in
     try:
         with httpx.Client(timeout=60) as client:
             wait_ready(client, base, proc)
@@ -196,7 +200,7 @@ def run_web_bench(db: str, requests: int = 500, warmup: int = 50, seed: int = 7,
         except subprocess.TimeoutExpired:
             proc.kill()
     return {
-        "catalogue": db,
+        "catalogue": safe_location(db),
         "papers": papers,
         "setup": "uvicorn (1 worker) in a subprocess on 127.0.0.1; httpx clients; one request at a time unless named",
         "cpus": os.cpu_count(),
@@ -235,9 +239,7 @@ def bench_web(
     if users:
         from paperscope.bench.users_bench import run_users_bench
 
-        from paperscope.bench.users_bench import _safe
-
-        err_console.print(f"bench web: {users} signed-in users for {duration:.0f} s over {_safe(location)}…", highlight=False)
+        err_console.print(f"bench web: {users} signed-in users for {duration:.0f} s over {safe_location(location)}…", highlight=False)
         try:
             result = run_users_bench(location, users=users, duration_s=duration, workers=workers, seed=seed)
         except RuntimeError as exc:
@@ -250,7 +252,7 @@ def bench_web(
         if result["errors"]:
             raise typer.Exit(1)
         return
-    err_console.print(f"bench web: {requests} search pages over {location} (warm-up {warmup})…", highlight=False)
+    err_console.print(f"bench web: {requests} search pages over {safe_location(location)} (warm-up {warmup})…", highlight=False)
     try:
         result = run_web_bench(location, requests=requests, warmup=warmup, seed=seed, concurrency=concurrency)
     except RuntimeError as exc:
