@@ -124,6 +124,7 @@ def test_canonical_form_round_trips():
 # ------------------------------------------------------------------------------------ property
 @pytest.fixture(scope="module")
 def tiny_index(tmp_path_factory):
+    # one backend is enough: the catalogue only fills the keyword index, and queries run on tantivy alone
     path = tmp_path_factory.mktemp("parser") / "catalogue.sqlite"
     catalog = Catalog.open(str(path))
     records = [
