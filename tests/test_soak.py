@@ -57,7 +57,7 @@ def test_a_short_soak_reports_every_interval_and_no_errors(demo_catalogue, dumps
     assert [row["interval"] for row in report["intervals"]] == [1, 2, 3]
     for row in report["intervals"]:
         assert row["requests"] > 0 and row["errors"] == 0 and row["p50_ms"] <= row["p99_ms"]
-        assert row["rss_mb"] > 20 and row["req_per_s"] > 0
+        assert row["rss_mb"] > 20 and 0 < row["heap_mb"] < row["rss_mb"] and row["req_per_s"] > 0
     total = report["total"]
     assert total["requests"] == sum(row["requests"] for row in report["intervals"])
     assert total["searches"] > 0 and total["saves"] > 0 and total["searches"] + total["saves"] == total["requests"]
@@ -87,6 +87,8 @@ def test_the_leak_verdict_follows_the_second_half_slope():
     assert abs(slope_per_minute([(t, 10 + 3 * t / 60) for t in range(0, 600, 5)]) - 3) < 1e-9
     assert leak_verdict(flat, minutes * 60, 2.0)["verdict"] == "flat"
     assert leak_verdict(early_growth_then_flat, minutes * 60, 2.0)["leak"] is False   # warm-up is not a leak
+    mapped_index_growing = [(t, 300 + t / 60 * 5, 200.0) for t in range(0, minutes * 60, 2)]
+    assert leak_verdict(mapped_index_growing, minutes * 60, 2.0)["leak"] is False      # file pages, not heap
     judged = leak_verdict(growing, minutes * 60, 2.0)
-    assert judged["leak"] is True and abs(judged["rss_slope_mb_per_min_second_half"] - 5) < 0.01
+    assert judged["leak"] is True and abs(judged["anon_slope_mb_per_min_second_half"] - 5) < 0.01
     assert leak_verdict(growing[:30], 60, 2.0)["verdict"].startswith("not judged")

@@ -11,8 +11,9 @@ to last the run, so searches are served while the catalogue and its keyword inde
 Reported per interval (a minute by default): requests per second, p50/p99 latency, errors, the
 server's resident memory (RSS of the server process and its children; psutil, else
 ``/proc/<pid>/status``), and the papers ingested. At the end: totals, and a leak verdict from the
-least-squares slope of the RSS over the second half of the run (the first half includes warming
-caches), in MB per minute, against a threshold. The baseline, measured in the same process against
+least-squares slope of the memory over the second half of the run (the first half includes warming
+caches), in MB per minute, against a threshold: the slope of the whole RSS is reported, the verdict
+follows its anonymous part (see :func:`leak_verdict`). The baseline, measured in the same process against
 the same server before the load starts, is the latency of a trivial page (``/healthz``) with one
 client: what HTTP, uvicorn and FastAPI cost alone.
 
@@ -269,13 +270,17 @@ def slope_per_minute(points: list[tuple[float, float]]) -> float | None:
 
 
 def leak_verdict(memory: list[tuple[float, float, float]], duration_s: float, threshold_mb_per_min: float) -> dict[str, Any]:
+    """The verdict follows the anonymous part of the RSS (the heap, where a leak accumulates). The rest
+    is file pages mapped by the server (the keyword index's segments), which grow with the papers the
+    ingest adds and which the kernel reclaims under pressure: a 10-minute soak adding 30k papers to 95k
+    grew them ~2 MB/min while the heap stayed within 0.2 MB/min."""
     second_half = [p for p in memory if p[0] >= duration_s / 2]
     rss_slope = slope_per_minute([(t, rss) for t, rss, _ in second_half])
     anon_slope = slope_per_minute([(t, anon) for t, _, anon in second_half])
-    if duration_s < MIN_JUDGED_S or rss_slope is None:
+    if duration_s < MIN_JUDGED_S or anon_slope is None:
         verdict = f"not judged: the run is shorter than {MIN_JUDGED_S / 60:.0f} minutes"
     else:
-        verdict = "flat" if rss_slope <= threshold_mb_per_min else "growing: a leak is likely"
+        verdict = "flat" if anon_slope <= threshold_mb_per_min else "growing: a leak is likely"
     return {"rss_slope_mb_per_min_second_half": None if rss_slope is None else round(rss_slope, 3),
             "anon_slope_mb_per_min_second_half": None if anon_slope is None else round(anon_slope, 3),
             "threshold_mb_per_min": threshold_mb_per_min, "verdict": verdict,
@@ -302,12 +307,14 @@ def per_interval(recorder: Recorder, memory, ingests: list[IngestEvent], started
 
     requests: list[list] = [[] for _ in range(count)]
     rss: list[list[float]] = [[] for _ in range(count)]
+    heap: list[list[float]] = [[] for _ in range(count)]
     done: list[list[IngestEvent]] = [[] for _ in range(count)]
     for sample in recorder.samples:
         requests[bucket(sample[0] - started)].append(sample)
-    for seconds, value, _ in memory:
+    for seconds, value, anon in memory:
         if value == value:
             rss[bucket(seconds)].append(value)
+            heap[bucket(seconds)].append(anon)
     for event in ingests:
         done[bucket(event.finished_s)].append(event)
     rows = []
@@ -317,6 +324,7 @@ def per_interval(recorder: Recorder, memory, ingests: list[IngestEvent], started
                      **_window_stats(requests[k], hi - lo),
                      "rss_mb": round(rss[k][-1], 1) if rss[k] else None,
                      "rss_max_mb": round(max(rss[k]), 1) if rss[k] else None,
+                     "heap_mb": round(heap[k][-1], 1) if heap[k] else None,
                      "ingested_files": len(done[k]), "ingested_papers": sum(e.new_papers for e in done[k]),
                      "ingest_errors": sum(bool(e.error) for e in done[k])})
     return rows

@@ -27,7 +27,7 @@ def bench_soak(
     as_json: bool = JsonOption,
 ) -> None:
     """Sustained load: per interval requests/s, p50/p99, errors, server memory and papers ingested; at
-    the end a leak verdict (RSS slope over the second half) and the errors. Exit status 1 on any error
+    the end a leak verdict (slope of the heap, the anonymous RSS, over the second half) and the errors. Exit status 1 on any error
     or growing memory."""
     from paperscope.bench.soak import SoakOptions, run_soak
 
@@ -74,10 +74,10 @@ def _inputs(db: str | None, ingest: list[Path] | None) -> tuple[str, list[Path]]
 
 
 def _print(result: dict[str, Any]) -> None:
-    typer.echo(f"{'until s':>8} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'RSS MB':>8} {'ingested':>9}")
+    typer.echo(f"{'until s':>8} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'RSS MB':>8} {'heap MB':>8} {'ingested':>9}")
     for row in result["intervals"]:
         typer.echo(f"{row['to_s']:>8} {row['req_per_s']:>7} {row['p50_ms']!s:>8} {row['p99_ms']!s:>8} "
-                   f"{row['errors']:>6} {row['rss_mb']!s:>8} {row['ingested_papers']:>9}")
+                   f"{row['errors']:>6} {row['rss_mb']!s:>8} {row['heap_mb']!s:>8} {row['ingested_papers']:>9}")
     total, memory, ingest = result["total"], result["memory"], result["ingest"]
     console.print(
         f"{total['requests']} requests ({total['searches']} searches, {total['saves']} saves) in {result['duration_s']} s: "
@@ -85,7 +85,8 @@ def _print(result: dict[str, Any]) -> None:
         f"(baseline /healthz p50 {result['baseline_healthz']['p50_ms']} ms); "
         f"ingested {ingest['new_papers']} papers from {ingest['files']} files; "
         f"RSS {memory['rss_start_mb']} → {memory['rss_end_mb']} MB, second-half slope "
-        f"{memory['rss_slope_mb_per_min_second_half']} MB/min: {memory['verdict']}; errors: {result['errors']}",
+        f"{memory['rss_slope_mb_per_min_second_half']} MB/min (heap {memory['anon_slope_mb_per_min_second_half']} "
+        f"MB/min): {memory['verdict']}; errors: {result['errors']}",
         highlight=False, soft_wrap=True)
     for sample in result["error_samples"]:
         err_console.print(f"  {sample}", highlight=False, markup=False)
