@@ -208,6 +208,8 @@ def test_restore_refuses_a_catalogue_with_papers_unless_forced(filled, tmp_path)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert f"{target} is not empty (1 papers" in _flat(refused.stderr) and "--force" in refused.stderr
     assert _sums(target)["papers"][0] == 1                   # untouched
+    itself = CliRunner().invoke(cli, ["restore", target, "--db", target, "--force"])
+    assert itself.exit_code == 1 and "both the backup and the catalogue" in _flat(itself.output)
     forced = CliRunner().invoke(cli, ["restore", str(tmp_path / "b.sqlite"), "--db", target, "--force"])
     assert forced.exit_code == 0, forced.output
     assert "every table is identical to the manifest" in _flat(forced.output)
@@ -237,6 +239,7 @@ def _damage(path: Path, at: int, data: bytes) -> None:
     ("a broken page, no manifest", "integrity check failed"),
     ("a manifest of junk", "not a readable backup manifest"),
     ("not a catalogue, no manifest", "not a paperscope catalogue"),
+    ("from a newer paperscope, no manifest", "made by a newer paperscope (schema revision 9999"),
 ])
 def test_restore_refuses_a_damaged_backup_and_says_why(filled, tmp_path, case, message):
     import sqlite3
@@ -266,6 +269,11 @@ def test_restore_refuses_a_damaged_backup_and_says_why(filled, tmp_path, case, m
         backup.unlink()
         conn = sqlite3.connect(backup)
         conn.execute("CREATE TABLE t (x)")
+        conn.commit()
+        conn.close()
+    elif case == "from a newer paperscope, no manifest":
+        conn = sqlite3.connect(backup)
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
         conn.commit()
         conn.close()
     if "no manifest" in case:

@@ -175,6 +175,7 @@ def backup_catalogue(db: str, dest: Path, overwrite: bool = False, progress: Pro
         progress("fingerprinting the backup", 0, None)
         manifest = Manifest(kind, partial.stat().st_size, file_sha256(partial), revision, tables,
                             created=_utc_now(), catalogue=safe_location(db))
+        manifest_path(dest).unlink(missing_ok=True)    # a replaced backup's manifest must never describe the new file
         os.replace(partial, dest)
     finally:
         partial.unlink(missing_ok=True)
@@ -448,6 +449,9 @@ def restore_catalogue(src: Path, db: str, force: bool = False, progress: Progres
     if kind != target_kind:
         raise BackupError(f"{src} is a {kind} backup and {safe_location(db)} a {target_kind} catalogue: restore it into "
                           f"a {kind} catalogue, then `paperscope migrate` it across")
+    if kind == "sqlite" and Path(db).expanduser().absolute() == src:
+        raise BackupError(f"{src} is both the backup and the catalogue to restore into")
+    _require_known_revision(src, _backup_revision(src, kind, manifest))
     if kind == "sqlite":
         expected, against = _expected_sqlite(src, manifest, progress)
         actual = _restore_sqlite(src, Path(db).expanduser(), force, progress)
@@ -458,6 +462,29 @@ def restore_catalogue(src: Path, db: str, force: bool = False, progress: Progres
     report.derived = rebuild_derived(db, progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _backup_revision(src: Path, kind: str, manifest: Manifest | None) -> str | None:
+    if manifest is not None or kind != "sqlite":
+        return manifest.schema_revision if manifest else None
+    from paperscope.catalog.migrations import current_revision
+
+    engine = _sqlite_engine(src)
+    try:
+        with engine.connect() as conn:
+            return current_revision(conn)
+    finally:
+        engine.dispose()
+
+
+def _require_known_revision(src: Path, revision: str | None) -> None:
+    """An older backup is brought up to date when restored; a newer one cannot be read by this version."""
+    from paperscope.catalog.migrations import HEAD, HERE
+
+    known = {p.name.split("_")[0] for p in (HERE / "versions").glob("[0-9]*_*.py")}
+    if revision is not None and revision not in known:
+        raise BackupError(f"{src} was made by a newer paperscope (schema revision {revision}; this one knows up to "
+                          f"{HEAD}): restore it with that version")
 
 
 def _expected_sqlite(src: Path, manifest: Manifest | None, progress: Progress) -> tuple[list[TableSummary], str]:
