@@ -104,3 +104,10 @@ def catalog(catalog_url) -> Iterator[Catalog]:
     opened = Catalog.open(catalog_url)
     yield opened
     opened.close()
+
+
+def single_user_app(catalog: Catalog):
+    """The web app as on a laptop (one user, no sign-in) over either backend; PostgreSQL's default is server mode."""
+    from paperscope.web.app import create_app
+
+    return create_app(catalog.location, catalog=catalog, accounts=False)
