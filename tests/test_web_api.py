@@ -14,12 +14,12 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("tantivy")
 
+from backends import single_user_app  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from paperscope.catalog.store import Catalog  # noqa: E402
 from paperscope.export import bibtex_key, to_bibtex  # noqa: E402
 from paperscope.model import Appearance, PaperRecord, SessionRecord  # noqa: E402
-from paperscope.web.app import create_app  # noqa: E402
 
 HOSTILE_TITLE = "<script>alert(1)</script> & $x$ Tricks for Robust Momentum"
 HOSTILE_AUTHOR = "Eve <img src=x onerror=alert(2)>"
@@ -56,9 +56,9 @@ def feed_entry(title, authors, abstract, **ids):
                        appearance=Appearance(venue="Hugging Face Papers", url="https://huggingface.co/papers/2206.00001"))
 
 
-def build_catalogue(path) -> Catalog:
+def build_catalogue(url: str) -> Catalog:
     """ICML 2022 orals with slots, ICLR 2023 posters (one with a hostile title), a feed entry merging into a talk."""
-    catalog = Catalog.open(str(path))
+    catalog = Catalog.open(url)
     catalog.ingest("icml2022-session-deep-learning.txt", "session_page", "h-icml", [
         icml_talk("Towards understanding how momentum improves generalization in deep learning",
                   ["Samy Jelassi", "Yuanzhi Li"],
@@ -99,15 +99,16 @@ def build_catalogue(path) -> Catalog:
 
 
 @pytest.fixture(scope="module")
-def catalogue(tmp_path_factory):
-    catalog = build_catalogue(tmp_path_factory.mktemp("web") / "catalogue.sqlite")
-    yield catalog
-    catalog.close()
+def catalogue(catalogues):
+    with catalogues.new() as url:
+        catalog = build_catalogue(url)
+        yield catalog
+        catalog.close()
 
 
 @pytest.fixture(scope="module")
 def client(catalogue):
-    with TestClient(create_app(catalogue.location, catalog=catalogue), raise_server_exceptions=False) as c:
+    with TestClient(single_user_app(catalogue), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -181,21 +182,16 @@ def test_sort_by_date_and_paging_links_keep_the_query(client):
 
 
 @pytest.fixture(scope="module")
-def demo_client(tmp_path_factory):
+def demo_client(catalogues):
     """The bundled ICLR 2020 demo (687 papers, timed sessions), ingested as a user would."""
-    from pathlib import Path
+    from iclr_catalogue import ingest_iclr
 
-    import paperscope
-    from paperscope.ingest.pipeline import ingest_targets
-    from paperscope.model import ImportOptions
-
-    demo = Path(paperscope.__file__).parent / "demo" / "miniconf_iclr2020"
-    catalog = Catalog.open(str(tmp_path_factory.mktemp("demo") / "catalogue.sqlite"))
-    run = ingest_targets(catalog, [str(demo)], ImportOptions())
-    assert catalog.paper_count() > 600, run.problem_lines()
-    with TestClient(create_app(catalog.location, catalog=catalog)) as c:
-        yield c
-    catalog.close()
+    with catalogues.copy("iclr2020", ingest_iclr) as url:
+        catalog = Catalog.open(url)
+        assert catalog.paper_count() > 600
+        with TestClient(single_user_app(catalog)) as c:
+            yield c
+        catalog.close()
 
 
 def test_paging_walks_through_all_results_and_back(demo_client):
@@ -251,23 +247,25 @@ def test_meaning_mode_falls_back_to_keywords_and_says_so(client):
 
 
 @pytest.fixture(scope="module")
-def embedded(tmp_path_factory):
+def embedded(catalogues):
     """The same catalogue with paper and sentence vectors from the bundled MiniLM model."""
-    embedder_module = pytest.importorskip("paperscope.index.embedder")
+    from cached_model import cached_embedder
+
     from paperscope.index.vectors import embed_catalog
 
     try:
-        embedder = embedder_module.default_embedder()
+        embedder = cached_embedder()
     except Exception as exc:  # model package missing
         pytest.skip(f"the embedding model cannot be loaded: {exc}")
-    catalog = build_catalogue(tmp_path_factory.mktemp("vectors") / "catalogue.sqlite")
-    embed_catalog(catalog, embedder)
-    yield catalog
-    catalog.close()
+    with catalogues.new() as url:
+        catalog = build_catalogue(url)
+        embed_catalog(catalog, embedder)
+        yield catalog
+        catalog.close()
 
 
 def test_meaning_mode_ranks_by_vectors_once_they_exist(embedded):
-    with TestClient(create_app(embedded.location, catalog=embedded)) as c:
+    with TestClient(single_user_app(embedded)) as c:
         data = c.get("/api/search", params={"q": "why does SGD with momentum generalise better", "mode": "meaning"}).json()
         assert data["mode_used"] == "semantic" and data["mode"] == "semantic", data["message"]
         assert data["hits"][0]["title"].startswith("Towards understanding how momentum")
@@ -285,7 +283,7 @@ def test_similar_papers_with_facet_tabs(embedded):
     if not hasattr(paperscope.search, "more_like_this"):
         pytest.skip("similar.py needs search.more_like_this, which search.py does not have yet")
     pid = paper_id(embedded, "Towards understanding how momentum")
-    with TestClient(create_app(embedded.location, catalog=embedded)) as c:
+    with TestClient(single_user_app(embedded)) as c:
         data = c.get(f"/api/paper/{pid}").json()
         assert data["similar_available"] and data["similar"], data["similar_message"]
         assert pid not in [s["id"] for s in data["similar"]]
@@ -316,7 +314,7 @@ def test_paper_page_shows_abstract_appearances_in_the_viewers_zone_and_bibtex(cl
 
 
 def test_the_zone_comes_from_the_cookie_when_the_url_has_none(catalogue):
-    app = create_app(catalogue.location, catalog=catalogue)
+    app = single_user_app(catalogue)
     with TestClient(app, cookies={"tz": "Europe/Paris"}) as c:
         pid = paper_id(catalogue, "Towards understanding how momentum")
         data = c.get(f"/api/paper/{pid}").json()
@@ -379,7 +377,7 @@ def test_unreadable_parameters_are_explained(client):
 
 
 def test_an_internal_failure_is_a_friendly_page(catalogue):
-    app = create_app(catalogue.location, catalog=catalogue)
+    app = single_user_app(catalogue)
 
     @app.get("/boom")
     def boom():
@@ -450,6 +448,8 @@ def test_web_bench_serves_real_requests_next_to_a_baseline(catalogue):
         assert result[part]["errors"] == 0 and result[part]["requests"] >= 10, part
         assert result[part]["p50_ms"] > 0 and result[part]["server_p50_ms"] is not None
     assert result["papers"] == 7 and result["ratio_p50_search_page_to_baseline"] > 0
+    password = catalogue.engine.url.password
+    assert not password or password not in repr(result), "the bench printed the database password"
 
 
 # ---------------------------------------------------------------------------------------------- BibTeX

@@ -7,94 +7,35 @@ pages go to ``test-artifacts/`` for a human to look at.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from browser_fixture import Watched, require_browser, served, shot
 
-CHROMIUM = os.environ.get("PAPERSCOPE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+require_browser()
 
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed (pip install playwright)")
-pytest.importorskip("uvicorn")
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set PAPERSCOPE_CHROMIUM)", allow_module_level=True)
-
+from backends import single_user_app  # noqa: E402
 from test_web_api import build_catalogue  # noqa: E402  (same catalogue as the API tests)
 
-from paperscope.web.app import create_app  # noqa: E402
-
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(catalogues):
     """A real uvicorn server on 127.0.0.1, on a free port, serving a small real catalogue."""
-    import uvicorn
+    with catalogues.new() as url:
+        catalog = build_catalogue(url)
+        try:  # with vectors, similar papers rank by meaning (without, by shared terms, which finds few here)
+            from cached_model import cached_embedder
 
-    catalog = build_catalogue(tmp_path_factory.mktemp("browser") / "catalogue.sqlite")
-    try:  # with vectors, similar papers rank by meaning (without, by shared terms, which finds few here)
-        from paperscope.index.embedder import default_embedder
-        from paperscope.index.vectors import embed_catalog
+            from paperscope.index.vectors import embed_catalog
 
-        embed_catalog(catalog, default_embedder())
-    except Exception as exc:  # no model: the pages still work, the similar-paper step is skipped
-        print(f"no vectors for the browser catalogue: {exc}")
-    app = create_app(catalog.location, catalog=catalog)
-    app.state.searcher.warm_up()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "catalog": catalog}
-    uv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-    catalog.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as pw:
-        try:
-            b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        except Exception as exc:  # a Chromium Playwright cannot drive: say why rather than fail obscurely
-            pytest.skip(f"cannot launch {CHROMIUM}: {str(exc).splitlines()[0]}")
-        yield b
-        b.close()
-
-
-class Watched:
-    """A page whose dialogs (alert) and console errors (CSP violations, script errors) are recorded."""
-
-    def __init__(self, context):
-        self.page = context.new_page()
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.failed: list[str] = []
-        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-
-
-def shot(page, name: str, full_page: bool = True) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+            embed_catalog(catalog, cached_embedder())
+        except Exception as exc:  # no model: the pages still work, the similar-paper step is skipped
+            print(f"no vectors for the browser catalogue: {exc}")
+        app = single_user_app(catalog)
+        app.state.searcher.warm_up()
+        with served(app) as base_url:
+            yield {"url": base_url, "catalog": catalog}
+        catalog.close()
 
 
 def query_of(url: str) -> dict[str, list[str]]:
