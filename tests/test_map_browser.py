@@ -11,63 +11,23 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import statistics
-import threading
 import time
-from pathlib import Path
 
 import pytest
+from browser_fixture import ARTIFACTS, Watched, require_browser, served, shot
 
-CHROMIUM = os.environ.get("PAPERSCOPE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed (pip install playwright)")
-pytest.importorskip("uvicorn")
+require_browser()
 pytest.importorskip("openTSNE", reason="the topic map's layout needs openTSNE")
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set PAPERSCOPE_CHROMIUM)", allow_module_level=True)
 
+from backends import single_user_app  # noqa: E402
 from test_topics import iclr  # noqa: E402,F401  (the session's ICLR 2020 catalogue and map)
-
-from paperscope.web.app import create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def server(iclr):  # noqa: F811
-    import uvicorn
-
-    app = create_app(iclr["catalog"].location, catalog=iclr["catalog"])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", **iclr}
-    uv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as pw:
-        try:
-            b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        except Exception as exc:
-            pytest.skip(f"cannot launch {CHROMIUM}: {str(exc).splitlines()[0]}")
-        yield b
-        b.close()
+    with served(single_user_app(iclr["catalog"])) as base_url:
+        yield {"url": base_url, **iclr}
 
 
 def wait_until(page, js: str, timeout: float = 30.0) -> None:
@@ -79,20 +39,12 @@ def wait_until(page, js: str, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
 def open_map(browser, url: str):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    wait_until(page, "window.paperMap && window.paperMap.state.data && window.paperMap.stats.frames > 0", 60)
-    return context, page, errors
+    watched = Watched(context)
+    watched.page.goto(url)
+    wait_until(watched.page, "window.paperMap && window.paperMap.state.data && window.paperMap.stats.frames > 0", 60)
+    return context, watched.page, watched.errors
 
 
 def test_map_renders_hover_click_box_and_highlight(server, browser):
@@ -106,7 +58,7 @@ def test_map_renders_hover_click_box_and_highlight(server, browser):
     assert colours > 10
     assert page.locator("#map-legend li").count() == len(tmap.broad)
     assert page.evaluate("window.paperMap.state.labelBoxes.length") >= 3   # topic labels placed on the map
-    shot(page, "map-iclr2020")
+    shot(page, "map-iclr2020", full_page=False)
 
     # hover a paper: its title shows
     target = tmap.fine_topics[0].central[0]
@@ -117,7 +69,7 @@ def test_map_renders_hover_click_box_and_highlight(server, browser):
     page.mouse.move(box["x"] + x, box["y"] + y)
     page.wait_for_selector("#map-tip:not([hidden])")
     assert page.locator("#map-tip strong").inner_text() == tmap.titles[hovered]
-    shot(page, "map-hover")
+    shot(page, "map-hover", full_page=False)
 
     # box-select a region: its papers are listed with their key phrases
     page.mouse.move(box["x"] + 5, box["y"] + 5)
@@ -135,7 +87,7 @@ def test_map_renders_hover_click_box_and_highlight(server, browser):
     wait_until(page, "document.getElementById('sel-terms').textContent.startsWith('Key phrases')")
     listed = page.locator("#sel-papers li a").all_inner_texts()
     assert listed and set(listed) <= set(tmap.titles)
-    shot(page, "map-box-select")
+    shot(page, "map-box-select", full_page=False)
     page.click("#sel-clear")
 
     # the search box highlights matches, and says how many
@@ -145,7 +97,7 @@ def test_map_renders_hover_click_box_and_highlight(server, browser):
     wait_until(page, "window.paperMap.state.highlightCount > 20")
     assert "match" in page.locator("#map-status").inner_text()
     assert "q=reinforcement" in page.url
-    shot(page, "map-highlight")
+    shot(page, "map-highlight", full_page=False)
 
     # no library module yet (or an empty library): the layer is hidden, not broken
     assert page.locator("#map-layers").is_hidden() or page.locator("#layer-library-label").is_visible()
@@ -214,7 +166,7 @@ def test_panning_100k_points_stays_fluid(server, browser):
     print("pan 100k:", json.dumps(report))
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "map-fps.json").write_text(json.dumps(report, indent=1))
-    shot(page, "map-100k")
+    shot(page, "map-100k", full_page=False)
     assert len(render) >= 20, "panning drew too few frames"
     # drawing a frame of 100k points must fit a 30 fps budget with room to spare on this 2-core machine,
     # whatever the load; the frame rate itself is reported (it also depends on the machine's load)

@@ -6,8 +6,8 @@ labels that speak for the papers they name; the map cached until the papers chan
 through the CLI and the web's JSON.
 
 The vectors of the 687 papers (all-MiniLM-L6-v2) take a minute or more on 2 cores: they are cached
-on disk by text (the user cache dir), so only the first run pays. Caching tests use the words
-(TF-IDF) representation, which needs no model.
+on disk by text (the user cache dir), so only the first run pays (see cached_model.py). Caching
+tests use the words (TF-IDF) representation, which needs no model.
 """
 
 from __future__ import annotations
@@ -24,54 +24,27 @@ import pytest
 pytest.importorskip("sklearn", reason="topics need scikit-learn")
 pytest.importorskip("openTSNE", reason="the topic map's layout needs openTSNE (pip install openTSNE)")
 
+from iclr_catalogue import has_vectors, ingest_iclr, ingest_iclr_with_vectors  # noqa: E402
+
 from paperscope import topics as T  # noqa: E402
 from paperscope.catalog.store import Catalog  # noqa: E402
 
-DEMO_SITE = Path(__file__).resolve().parents[1] / "src" / "paperscope" / "demo" / "miniconf_iclr2020"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
-def ingest_iclr(path: Path) -> Catalog:
-    from paperscope.ingest.pipeline import ingest_targets
-    from paperscope.model import ImportOptions
-
-    catalog = Catalog.open(str(path))
-    run = ingest_targets(catalog, [str(DEMO_SITE)], ImportOptions(venue="ICLR", year=2020))
-    assert run.anything_read
-    return catalog
-
-
-def add_cached_vectors(catalog: Catalog) -> str | None:
-    """Give every paper its MiniLM vector, embedding only texts never seen before (disk cache)."""
-    try:
-        from paperscope.index.embedder import EmbeddingCache, cache_dir, default_embedder, embed_cached
-        from paperscope.index.vectors import paper_doc, to_blob
-
-        embedder = default_embedder()
-    except Exception as exc:  # no model package: the tests that need vectors skip
-        print(f"no embedding model: {exc}")
-        return None
-    rows = catalog.papers_missing_vectors(embedder.name)
-    if rows:
-        texts = [paper_doc(r).text for r in rows]
-        vectors = embed_cached(embedder, texts, EmbeddingCache(cache_dir() / "embeddings", embedder.name), batch_size=32)
-        catalog.store_vectors(embedder.name, {r["content_hash"]: to_blob(v) for r, v in zip(rows, vectors)})
-        catalog.set_meta(f"vectors:{embedder.name}:generation", str(time.time()))
-    return embedder.name
-
-
 @pytest.fixture(scope="session")
-def iclr(tmp_path_factory):
+def iclr(catalogues):
     """The ICLR 2020 catalogue with vectors, and its map of the whole venue computed once."""
-    catalog = ingest_iclr(tmp_path_factory.mktemp("topics") / "iclr2020.sqlite")
-    model = add_cached_vectors(catalog)
-    if model is None:
-        pytest.skip("the embedding model is not installed")
-    started = time.perf_counter()
-    tmap = T.topic_map(catalog, T.Scope.of("ICLR", 2020))
-    seconds = time.perf_counter() - started
-    yield {"catalog": catalog, "map": tmap, "model": model, "seconds": seconds}
-    catalog.close()
+    with catalogues.copy("iclr2020-vectors", ingest_iclr_with_vectors) as url:
+        catalog = Catalog.open(url)
+        model = has_vectors(catalog)
+        if model is None:
+            pytest.skip("the embedding model is not installed")
+        started = time.perf_counter()
+        tmap = T.topic_map(catalog, T.Scope.of("ICLR", 2020))
+        seconds = time.perf_counter() - started
+        yield {"catalog": catalog, "map": tmap, "model": model, "seconds": seconds}
+        catalog.close()
 
 
 def papers_by_title(catalog: Catalog, tmap: T.TopicMap, pattern: str) -> list[int]:
@@ -184,11 +157,12 @@ def test_topic_of_for_search(iclr):
 
 # ----------------------------------------------------------------------------------------- caching
 @pytest.fixture()
-def words_catalogue(tmp_path):
+def words_catalogue(catalogues):
     """A fresh ICLR 2020 catalogue without vectors (topics from words)."""
-    catalog = ingest_iclr(tmp_path / "iclr.sqlite")
-    yield catalog
-    catalog.close()
+    with catalogues.copy("iclr2020", ingest_iclr) as url:
+        catalog = Catalog.open(url)
+        yield catalog
+        catalog.close()
 
 
 def counting_layout(monkeypatch) -> list[int]:
@@ -224,7 +198,7 @@ def test_second_call_reads_the_cache_and_a_new_scope_computes(words_catalogue, m
     assert T.topic_map(catalog, scope, recompute=True).key == first.key and len(calls) == 3
 
 
-def test_changed_papers_update_the_map_in_place(words_catalogue, monkeypatch):
+def test_changed_papers_update_the_map_in_place(words_catalogue, monkeypatch, tmp_path):
     """A scope whose papers changed gets a new map; when few changed, the previous one is updated."""
     from paperscope.ingest.pipeline import ingest_targets
     from paperscope.model import ImportOptions
@@ -235,7 +209,7 @@ def test_changed_papers_update_the_map_in_place(words_catalogue, monkeypatch):
     before = T.topic_map(catalog, scope)
     assert len(before.ids) == 687 and len(calls) == 1
 
-    extra = catalog.sqlite_path.parent / "late.csv"
+    extra = tmp_path / "late.csv"
     extra.write_text("title,authors,abstract,venue,year\n"
                      '"Policy optimisation for reinforcement learning agents with sparse rewards","A. Person",'
                      '"We study reinforcement learning agents that explore with a learned reward bonus, improving policy optimisation.",ICLR,2020\n')
@@ -291,10 +265,10 @@ def test_cli_topics_json(iclr):
 def test_web_topics_map_and_topic_pages(iclr):
     from fastapi.testclient import TestClient
 
-    from paperscope.web.app import create_app
+    from backends import single_user_app
 
     catalog, tmap = iclr["catalog"], iclr["map"]
-    client = TestClient(create_app(catalog.location, catalog=catalog))
+    client = TestClient(single_user_app(catalog))
     r = client.get("/api/topics", params={"venue": "ICLR", "year": "2020"})
     assert r.status_code == 200 and r.json()["status"] == "ready"
     broad = r.json()["broad"]
@@ -332,10 +306,10 @@ def test_map_layers_show_the_library_and_recommendations(iclr, tmp_path):
     library = pytest.importorskip("paperscope.library", reason="no library module yet")
     from fastapi.testclient import TestClient
 
-    from paperscope.web.app import create_app
+    from backends import single_user_app
 
     catalog, tmap = iclr["catalog"], iclr["map"]
-    client = TestClient(create_app(catalog.location, catalog=catalog))
+    client = TestClient(single_user_app(catalog))
     saved = tmap.fine_topics[0].central[:3]
     for pid in saved:
         library.save(catalog, "local", pid)
