@@ -19,7 +19,6 @@ import pytest
 
 from paperscope.calendar_export import events_from_agenda, events_from_plan, to_csv, to_ical
 from paperscope.catalog.agenda import add_agenda_item, list_agenda
-from paperscope.catalog.store import Catalog
 from paperscope.model import Appearance, PaperRecord, SessionRecord
 from paperscope.schedule import Interest, entry_agenda_row, load_program, make_plan, session_agenda_row, zone
 
@@ -38,8 +37,7 @@ def talk(title, start, minutes, session, room, authors, ids=None, abstract=""):
 
 
 @pytest.fixture
-def catalogue(tmp_path):
-    catalog = Catalog.open(str(tmp_path / "c.sqlite"))
+def catalogue(catalog):
     base = utc(2022, 7, 21, 19, 30)
     catalog.ingest("mem:icml", "test", "h", [
         talk("Convergence of Invariant Graph Networks", base, 5, "Deep Learning", "Hall F", ["Chen Cai", "Yusu Wang"],
@@ -53,8 +51,7 @@ def catalogue(tmp_path):
     program = load_program(catalog, "ICML", 2022)
     for e in program.entries():
         add_agenda_item(catalog, "local", entry_agenda_row(e))
-    yield catalog
-    catalog.close()
+    return catalog
 
 
 def export(catalog) -> bytes:

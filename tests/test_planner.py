@@ -232,18 +232,16 @@ def test_paper_assignment_is_exact():
 
 
 @pytest.fixture(scope="module")
-def iclr2020(tmp_path_factory):
+def iclr2020(catalogues):
     pytest.importorskip("paperscope.ingest.miniconf", reason="the Mini-Conf importer is not installed")
-    from paperscope.catalog.store import Catalog
-    from paperscope.ingest.pipeline import ingest_targets
-    from paperscope.model import ImportOptions
+    from iclr_catalogue import ingest_iclr_site
 
-    path = tmp_path_factory.mktemp("iclr2020") / "catalogue.sqlite"
-    catalog = Catalog.open(str(path))
-    run = ingest_targets(catalog, [str(ICLR2020)], ImportOptions(), update_index=False)
-    assert not run.failures
-    yield catalog
-    catalog.close()
+    from paperscope.catalog.store import Catalog
+
+    with catalogues.copy("iclr2020-site", ingest_iclr_site) as url:
+        catalog = Catalog.open(url)
+        yield catalog
+        catalog.close()
 
 
 RL_WORDS = ("reinforcement", "exploration", "policy", "agent", "reward", "q-learning", "bandit", "markov decision")
@@ -318,11 +316,9 @@ def test_the_program_has_candidates_for_every_poster_session(iclr2020):
 
 
 @pytest.fixture
-def small_catalogue(tmp_path):
-    from paperscope.catalog.store import Catalog
+def small_catalogue(catalog):
     from paperscope.model import Appearance, PaperRecord
 
-    catalog = Catalog.open(str(tmp_path / "c.sqlite"))
     base = datetime(2022, 7, 21, 19, 30, tzinfo=timezone.utc)
     titles = ["Curiosity-driven exploration by self-supervised prediction", "Graph networks that count",
               "Bandits with knapsacks"]
@@ -331,8 +327,7 @@ def small_catalogue(tmp_path):
                     appearance=Appearance(venue="ICML", year=2022, session="S", presentation="talk",
                                           starts_at=base + timedelta(minutes=5 * i), ends_at=base + timedelta(minutes=5 * i + 5)))
         for i, t in enumerate(titles)])
-    yield catalog
-    catalog.close()
+    return catalog
 
 
 def test_interests_are_read_from_ids_titles_free_text_and_bibtex(small_catalogue, tmp_path):

@@ -47,13 +47,12 @@ def utc(*args) -> datetime:
 # ------------------------------------------------------------------------------------------------
 
 
-def test_a_pdt_slot_is_stored_and_scheduled_in_utc(tmp_path):
+def test_a_pdt_slot_is_stored_and_scheduled_in_utc(catalog):
     from paperscope.ingest.slots import parse_slot
 
     slot = parse_slot("Thu 21 July 12:30 - 12:35 PDT", 2022)
     assert (slot.start, slot.end) == (utc(2022, 7, 21, 19, 30), utc(2022, 7, 21, 19, 35))
     assert slot.tz_name == "America/Los_Angeles"
-    catalog = Catalog.open(str(tmp_path / "c.sqlite"))
     catalog.ingest("mem:icml", "test", "h1", [PaperRecord(
         title="Convergence of Invariant Graph Networks", authors=["Chen Cai", "Yusu Wang"],
         appearance=Appearance(venue="ICML", year=2022, session="Deep Learning", room="Hall F", presentation="talk",
@@ -70,11 +69,10 @@ def test_a_pdt_slot_is_stored_and_scheduled_in_utc(tmp_path):
 
 
 @pytest.mark.skipif(not PAGES.is_dir(), reason=f"sample pages not found at {PAGES}")
-def test_the_icml_sample_pages_give_one_session_per_room_and_day(tmp_path):
+def test_the_icml_sample_pages_give_one_session_per_room_and_day(catalog):
     from paperscope.ingest.pipeline import ingest_targets
     from paperscope.model import ImportOptions
 
-    catalog = Catalog.open(str(tmp_path / "c.sqlite"))
     ingest_targets(catalog, [str(p) for p in sorted(PAGES.glob("icml2022-*.txt"))], ImportOptions(venue="ICML 2022"),
                    update_index=False)
     program = load_program(catalog, "ICML", 2022)
@@ -87,14 +85,14 @@ def test_the_icml_sample_pages_give_one_session_per_room_and_day(tmp_path):
 
 
 @pytest.mark.skipif(not ICLR2020.is_dir(), reason=f"the ICLR 2020 Mini-Conf site is not at {ICLR2020}")
-def test_mini_conf_times_are_utc_and_days_follow_the_chosen_zone(tmp_path):
+def test_mini_conf_times_are_utc_and_days_follow_the_chosen_zone(catalogues):
     pytest.importorskip("paperscope.ingest.miniconf", reason="the Mini-Conf importer is not installed")
-    from paperscope.ingest.pipeline import ingest_targets
-    from paperscope.model import ImportOptions
+    from iclr_catalogue import ingest_iclr_site
 
-    catalog = Catalog.open(str(tmp_path / "c.sqlite"))
-    ingest_targets(catalog, [str(ICLR2020)], ImportOptions(), update_index=False)
-    program = load_program(catalog, "ICLR", 2020)
+    with catalogues.copy("iclr2020-site", ingest_iclr_site) as url:
+        catalog = Catalog.open(url)
+        program = load_program(catalog, "ICLR", 2020)
+        catalog.close()
     (mon1,) = program.find_sessions("Mon Session 1")
     assert (mon1.starts_at, mon1.ends_at) == (utc(2020, 4, 27, 5), utc(2020, 4, 27, 7))   # schedule.yml, UTC
     assert mon1.is_poster_session and len(mon1.entries) > 50
@@ -213,8 +211,8 @@ def icml_talk(title, start, minutes=5, session="Deep Learning", room="Hall F", a
     )
 
 
-def build_catalogue(path) -> Catalog:
-    catalog = Catalog.open(str(path))
+def build_catalogue(url: str) -> Catalog:
+    catalog = Catalog.open(url)
     base = utc(2022, 7, 21, 19, 30)
     records = [
         icml_talk("Graph networks that count", base),
@@ -236,8 +234,8 @@ def build_catalogue(path) -> Catalog:
 
 
 @pytest.fixture
-def catalogue(tmp_path):
-    catalog = build_catalogue(tmp_path / "catalogue.sqlite")
+def catalogue(catalog_url):
+    catalog = build_catalogue(catalog_url)
     yield catalog
     catalog.close()
 
@@ -266,14 +264,13 @@ def test_the_agenda_belongs_to_its_user(catalogue):
     assert list_agenda(catalogue, "alice") == []
 
 
-def test_the_agenda_table_appears_in_a_catalogue_opened_before_the_module(tmp_path):
-    import sqlite3
+def test_the_agenda_table_appears_in_a_catalogue_opened_before_the_module(catalog):
+    from sqlalchemy import text
 
-    path = tmp_path / "old.sqlite"
-    catalog = Catalog.open(str(path))
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP TABLE IF EXISTS agenda_items")
     from paperscope.catalog import agenda
+
+    with catalog.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS agenda_items"))
 
     agenda._READY.discard(id(catalog.engine))
     assert agenda.list_agenda(catalog, "local") == []
@@ -342,10 +339,11 @@ def client(catalogue):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from paperscope.web import schedule_routes
-    from paperscope.web.app import create_app
+    from backends import single_user_app
 
-    app = create_app(catalogue.location, catalog=catalogue)
+    from paperscope.web import schedule_routes
+
+    app = single_user_app(catalogue)
     if not any(getattr(r, "path", None) == "/agenda" for r in app.routes):
         app.include_router(schedule_routes.router)
     with TestClient(app) as c:
@@ -430,52 +428,26 @@ def test_the_json_write_api_takes_only_json(client, catalogue):
 # In a real browser: star, see the clash, keep one, plan, accept, download the calendar
 # ------------------------------------------------------------------------------------------------
 
-CHROMIUM = __import__("os").environ.get("PAPERSCOPE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-
 @pytest.fixture
 def live_server(catalogue):
-    import shutil
-    import socket
-    import threading
-    import time
+    from browser_fixture import require_browser, served
 
-    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    uvicorn = pytest.importorskip("uvicorn")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set PAPERSCOPE_CHROMIUM)")
+    require_browser(allow_module_level=False)
+    from backends import single_user_app
+
     from paperscope.web import schedule_routes
-    from paperscope.web.app import create_app
 
-    app = create_app(catalogue.location, catalog=catalogue)
+    app = single_user_app(catalogue)
     if not any(getattr(r, "path", None) == "/agenda" for r in app.routes):
         app.include_router(schedule_routes.router)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served(app) as url:
+        yield url
 
 
 def test_in_a_browser_star_resolve_plan_accept_and_download(live_server, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from browser_fixture import chromium, shot
 
-    with sync_playwright() as pw:
-        try:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        except Exception as exc:  # noqa: BLE001
-            pytest.skip(f"cannot launch {CHROMIUM}: {str(exc).splitlines()[0]}")
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="America/Los_Angeles",
                                       accept_downloads=True)
         page = context.new_page()
@@ -489,13 +461,12 @@ def test_in_a_browser_star_resolve_plan_accept_and_download(live_server, tmp_pat
             page.get_by_role("button", name=f"Star {title}").click()
             page.wait_for_load_state()
             assert page.get_by_role("button", name=f"Unstar {title}").is_visible()
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "planner-schedule.png"), full_page=True)
+        shot(page, "planner-schedule")
 
         page.goto(f"{live_server}/agenda")
         assert "1 clash" in page.locator("#clash-title").inner_text()
         assert page.locator("li.clash").count() == 2
-        page.screenshot(path=str(ARTIFACTS / "planner-agenda-clash.png"), full_page=True)
+        shot(page, "planner-agenda-clash")
         page.get_by_role("button", name="Keep Bandits with knapsacks and remove what clashes with it").click()
         page.wait_for_url("**/agenda")
         assert page.locator("#clash-title").count() == 0
@@ -507,7 +478,7 @@ def test_in_a_browser_star_resolve_plan_accept_and_download(live_server, tmp_pat
         page.get_by_role("button", name="Plan", exact=True).click()
         page.wait_for_url("**/plan?**")
         assert "Why:" in page.locator("main").inner_text()
-        page.screenshot(path=str(ARTIFACTS / "planner-plan.png"), full_page=True)
+        shot(page, "planner-plan")
         page.get_by_role("button", name="Put this plan in my agenda").click()
         page.wait_for_url("**/agenda")
         titles = page.locator("li.planner-row .program-title").all_inner_texts()
@@ -522,4 +493,3 @@ def test_in_a_browser_star_resolve_plan_accept_and_download(live_server, tmp_pat
         events = Calendar.from_ical(ics.read_bytes()).walk("VEVENT")
         assert len(events) == len(titles)
         assert not errors, errors
-        browser.close()
