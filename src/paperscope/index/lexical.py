@@ -16,9 +16,10 @@ So an index whose last commit is not the one its manifest names (a crash between
 manifest), whose manifest is missing or from another schema, or whose document count differs from
 the catalogue's paper count, is stale and is rebuilt, never served as if complete.
 
-An update also leaves a mark (``lexical.pending/``) from before it starts until its manifest is
-written, so an update that crashed, was interrupted or found the index busy makes the index stale
-too, even when the paper count still agrees (a changed title). Writers take ``lexical.lock``
+An ingest also leaves a mark (``lexical.pending/``) from before its first change to the catalogue
+until the manifest of its index update is written, so an ingest or update that crashed, was
+interrupted or found the index busy makes the index stale too, even when the paper count still
+agrees (a changed title, or a source whose papers all merged into known ones). Writers take ``lexical.lock``
 (an OS file lock) so that one process at a time changes the folder.
 """
 
@@ -329,6 +330,16 @@ class LexicalIndex:
         except OSError:
             return None
 
+    def stored_papers(self) -> Iterator[dict[str, Any]]:
+        """Every document of the served commit as its stored paper (for checking the index against the catalogue)."""
+        import tantivy
+
+        searcher = self.searcher()
+        if not searcher.num_docs:
+            return
+        for _score, address in searcher.search(tantivy.Query.all_query(), limit=searcher.num_docs).hits:
+            yield stored_paper(searcher.doc(address))
+
     def read_manifest(self) -> dict[str, Any] | None:
         try:
             return json.loads((self.path / MANIFEST).read_text("utf-8"))
@@ -402,12 +413,13 @@ class LexicalIndex:
     def _pending_dir(self) -> Path:
         return self.path.parent / f"{self.path.name}.pending"
 
-    def _mark_pending(self) -> Path:
-        """Record, before touching the index, that catalogue changes wait to be indexed.
+    def mark_pending(self) -> Path:
+        """Record, before the catalogue changes, that changes wait to be indexed.
 
-        The mark goes when they are committed (by this update or by a rebuild that started after
-        it). An update that fails, is interrupted or finds the index busy leaves it, and the index
-        is then stale until rebuilt.
+        The mark goes when they are committed (by the update given this mark, or by a rebuild that
+        started after it). An ingest or update that fails, is killed or finds the index busy leaves
+        it, and the index is then stale until rebuilt: the changes it made are never forgotten,
+        even those a re-run finds already in the catalogue and so does not list again.
         """
         self._pending_dir.mkdir(parents=True, exist_ok=True)
         mark = self._pending_dir / f"{time.time_ns()}-{os.getpid()}-{os.urandom(4).hex()}"
@@ -487,16 +499,18 @@ class LexicalIndex:
         return done
 
     def update(self, catalog: "Catalog", touched_ids: Iterable[str], removed_ids: Iterable[str] = (),
-               progress: ProgressCallback | None = None, wait_s: float | None = None) -> int:
+               progress: ProgressCallback | None = None, wait_s: float | None = None,
+               mark: Path | None = None) -> int:
         """Re-index the papers an ingest touched and drop the ones it removed, in one commit.
 
-        The caller promises these are all the catalogue changes since the index's last commit.
+        The caller promises these are all the catalogue changes since the index's last commit, or
+        since ``mark`` (from :meth:`mark_pending`, made before its first change) when it gives one.
         An index that is not complete (no manifest, interrupted, an earlier update that did not
         finish) is rebuilt instead. Returns the number of documents (re-)indexed.
         """
         touched = sorted(set(touched_ids))
         removed = sorted(set(removed_ids) - set(touched))
-        mark = self._mark_pending()
+        mark = mark or self.mark_pending()
         with self._exclusive(WRITER_LOCK_WAIT_S if wait_s is None else wait_s):
             earlier = [m for m in self.pending_updates() if m != mark]
             if earlier or not self._manifest_valid():

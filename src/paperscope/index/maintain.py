@@ -44,19 +44,33 @@ def _bind(progress: Progress | None, name: str):
     return (lambda done, total: progress(name, done, total)) if progress else None
 
 
-def update_indexes(catalog: "Catalog", touched_ids, removed_ids, progress: Progress | None = None) -> dict[str, Any]:
+def mark_pending(catalog: "Catalog") -> dict[str, Path]:
+    """Before an ingest first changes the catalogue: mark every index as owing an update.
+
+    A process killed between its first change and its index update leaves the marks, so the
+    indexes are rebuilt rather than taken as complete (a re-run would not list the changes
+    it finds already stored). Give the marks to :func:`update_indexes`.
+    """
+    return {name: make(catalog).mark_pending() for name, make in _INDEXES.items()}
+
+
+def update_indexes(catalog: "Catalog", touched_ids, removed_ids, progress: Progress | None = None,
+                   marks: dict[str, Path] | None = None) -> dict[str, Any]:
     """Bring every index up to date after an ingest run. Never fails the ingest.
 
-    Returns, per index, the number of papers re-indexed or a message (e.g. when another process
-    holds the index: the index is then left stale and the next search rebuilds it).
+    ``marks`` are those :func:`mark_pending` made before the run's first change. Returns, per
+    index, the number of papers re-indexed or a message (e.g. when another process holds the
+    index: the index is then left stale and the next search rebuilds it).
     """
     from paperscope.index.lexical import IndexBusy
 
     touched, removed = set(touched_ids or ()), set(removed_ids or ())
+    marks = marks or {}
     report: dict[str, Any] = {}
     for name, make in _INDEXES.items():
         try:
-            report[name] = make(catalog).update(catalog, touched, removed, progress=_bind(progress, name))
+            report[name] = make(catalog).update(catalog, touched, removed, progress=_bind(progress, name),
+                                                mark=marks.get(name))
         except IndexBusy as exc:
             report[name] = f"not updated: {exc}; it will be rebuilt by the next search"
     return report

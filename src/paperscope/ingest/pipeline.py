@@ -112,10 +112,15 @@ def parse_source(source: Source, options: ImportOptions) -> tuple[str, list]:
     return importer.name, items
 
 
-def ingest_one(catalog: Catalog, target: str, options: ImportOptions) -> IngestReport:
+def ingest_one(catalog: Catalog, target: str, options: ImportOptions,
+               before_change: Callable[[], None] | None = None) -> IngestReport:
+    """Read, parse and store one source; ``before_change`` is called first when the source is new or changed."""
     source = load_source(target)
     fmt, items = parse_source(source, options)
-    report = catalog.ingest(source.locator, fmt, source_fingerprint(source, fmt, options), items)
+    fingerprint = source_fingerprint(source, fmt, options)
+    if before_change is not None and catalog.source_hash(source.locator) != (fingerprint, fmt):
+        before_change()
+    report = catalog.ingest(source.locator, fmt, fingerprint, items)
     if not report.unchanged and not any(isinstance(i, Note) for i in items) and report.records == 0 and not report.sessions:
         report.notes.append("no papers found in this source")
     return report
@@ -130,10 +135,18 @@ def ingest_targets(
 ) -> IngestRun:
     run = IngestRun()
     sources = list_sources(targets)
+    marks: dict = {}
+
+    def mark_indexes() -> None:
+        if update_index and not marks:
+            from paperscope.index.maintain import mark_pending
+
+            marks.update(mark_pending(catalog))
+
     for done, target in enumerate(sources, start=1):
         report, failure = None, None
         try:
-            report = ingest_one(catalog, target, options)
+            report = ingest_one(catalog, target, options, before_change=mark_indexes)
             run.reports.append(report)
         except SourceError as exc:
             locator = target if is_url(target) else str(Path(target).expanduser().resolve())
@@ -143,20 +156,24 @@ def ingest_targets(
         if progress:
             progress(done, len(sources), report, failure)
     if update_index:
-        run.index_message = refresh_indexes(catalog, run)
+        run.index_message = refresh_indexes(catalog, run, marks)
     return run
 
 
-def refresh_indexes(catalog: Catalog, run: IngestRun) -> str | None:
-    """Bring the derived indexes up to date with what this run changed."""
+def refresh_indexes(catalog: Catalog, run: IngestRun, marks: dict | None = None) -> str | None:
+    """Bring the derived indexes up to date with what this run changed.
+
+    ``marks`` (from ``maintain.mark_pending``) say the run changed the catalogue: the indexes then
+    record its new state even when no paper changed (only sessions, say), so no search rebuilds them.
+    """
     touched: set[str] = set()
     removed: set[str] = set()
     for report in run.reports:
         touched |= report.touched_paper_ids
         removed |= report.removed_paper_ids
-    if not touched and not removed:
+    if not touched and not removed and not marks:
         return None
     from paperscope.index.maintain import update_indexes
 
-    update_indexes(catalog, touched - removed, removed)
+    update_indexes(catalog, touched - removed, removed, marks=marks)
     return f"index updated: {len(touched - removed)} papers, {len(removed)} removed"
