@@ -18,6 +18,9 @@ def embed(
     sentences: bool = typer.Option(True, "--sentences/--no-sentences",
                                    help="Also embed each abstract sentence (for 'similar in method/results'); about doubles the time."),
     limit: Optional[int] = typer.Option(None, help="Embed at most this many papers now (the rest next time)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+                                             help="Papers embedded and stored together (default 128): "
+                                                  "an interrupted run loses at most one batch."),
     as_json: bool = JsonOption,
 ) -> None:
     """Compute the vectors that search by meaning and similar papers use.
@@ -43,7 +46,8 @@ def embed(
             bar.update(task, completed=p.done, total=p.total)
 
         try:
-            result = embed_catalog(catalog, embedder, with_sentences=sentences, limit=limit, progress=progress)
+            result = embed_catalog(catalog, embedder, with_sentences=sentences, limit=limit,
+                                   progress=progress, batch_size=batch_size)
         except KeyboardInterrupt:
             err_console.print("stopped; run `paperscope embed` again to continue where it stopped")
             raise typer.Exit(130)

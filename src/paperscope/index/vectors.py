@@ -8,12 +8,12 @@ method"), which matches sentences to sentences.
 
 Search is exact (a NumPy matrix product): 8-16 ms per query at 100k x 384 on 2 cores with perfect
 recall (see DESIGN.md), so an approximate index is not worth its recall loss at this size. The
-matrix is cached beside the catalogue and rebuilt when the set of embedded papers changes.
+matrix is cached beside the catalogue, with its ids and generation in the same file (replaced whole,
+so a matrix is never read with another state's ids), and rebuilt when a new generation is published.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -62,38 +62,124 @@ def embed_catalog(
     with_sentences: bool = True,
     limit: int | None = None,
     progress: Callable[[EmbedProgress], None] | None = None,
+    batch_size: int | None = None,
 ) -> dict:
-    """Embed every paper that has no vector yet; resumable, since each batch is stored as it finishes."""
+    """Embed every paper that has no vector yet; resumable, since each batch is stored as it finishes.
+
+    Crash safety: within a batch the sentence vectors are stored before the paper vectors, so a
+    paper that has a vector has its sentences too (when the runs so far embedded sentences); the
+    vectors are published (a new generation, which searches load) only once stored, and a run
+    that finds stored vectors not yet published (its predecessor was killed) publishes them.
+    """
     from paperscope.index.embedder import text_key
 
     todo = catalog.papers_missing_vectors(embedder.name, limit=limit)
-    sentences_were_complete = catalog.count_paper_vectors(embedder.name) == 0 or _sentences_complete(catalog, embedder.name)
     start = time.perf_counter()
+    sentences_embedded = _prepare_sentences(catalog, embedder, with_sentences, bool(todo), batch_size or EMBED_BATCH)
     done = 0
-    sentences_embedded = 0
-    for first in range(0, len(todo), EMBED_BATCH):
-        batch = todo[first:first + EMBED_BATCH]
+    batch_size = batch_size or EMBED_BATCH
+    for first in range(0, len(todo), batch_size):
+        batch = todo[first:first + batch_size]
         docs = [paper_doc(r) for r in batch]
-        vectors = embedder.embed([d.text for d in docs])
-        catalog.store_vectors(embedder.name, {r["content_hash"]: to_blob(v) for r, v in zip(batch, vectors)})
         if with_sentences:
             sentences_embedded += embed_sentences(catalog, embedder, docs, text_key)
+        vectors = embedder.embed([d.text for d in docs])
+        catalog.store_vectors(embedder.name, {r["content_hash"]: to_blob(v) for r, v in zip(batch, vectors)})
         done += len(batch)
         if progress:
             progress(EmbedProgress(done, len(todo), time.perf_counter() - start))
-    if todo:
-        catalog.set_meta(f"vectors:{embedder.name}:generation", str(time.time()))
+    publish_vectors(catalog, embedder.name)
     # Whether every paper's sentences are embedded too (similar papers then use the sentence-level method).
     everything = not catalog.papers_missing_vectors(embedder.name, limit=1)
-    complete = with_sentences and everything and sentences_were_complete
+    complete = everything and _sentences_follow_papers(catalog, embedder.name)
     catalog.set_meta(f"vectors:{sentence_model(embedder.name)}:complete", "yes" if complete else "no")
     return {"model": embedder.name, "embedded_papers": done, "embedded_sentences": sentences_embedded,
             "seconds": round(time.perf_counter() - start, 2),
             "papers_with_vectors": catalog.count_paper_vectors(embedder.name)}
 
 
-def _sentences_complete(catalog: Catalog, model: str) -> bool:
-    return catalog.get_meta(f"vectors:{sentence_model(model)}:complete") == "yes"
+def _follow_key(model: str) -> str:
+    """Meta key: "yes" when every paper that has a vector of ``model`` has its sentence vectors too."""
+    return f"vectors:{sentence_model(model)}:follow_papers"
+
+
+def _sentences_follow_papers(catalog: Catalog, model: str) -> bool:
+    if catalog.get_meta(_follow_key(model)) is not None:
+        return catalog.get_meta(_follow_key(model)) == "yes"
+    # a catalogue embedded before this key existed: its complete flag said as much
+    return catalog.count_paper_vectors(model) == 0 or catalog.get_meta(f"vectors:{sentence_model(model)}:complete") == "yes"
+
+
+def _prepare_sentences(catalog: Catalog, embedder, with_sentences: bool, adding: bool, batch_size: int) -> int:
+    """Keep the "sentences follow papers" flag true, or say it no longer holds, before any paper vector is stored.
+
+    With sentences wanted and the flag not holding (a run without sentences, or an older catalogue),
+    the sentences of papers embedded earlier are filled in first. Returns the sentences embedded.
+    """
+    follows = _sentences_follow_papers(catalog, embedder.name)
+    if with_sentences and not follows:
+        filled = fill_in_sentences(catalog, embedder, batch_size)
+        catalog.set_meta(_follow_key(embedder.name), "yes")
+        return filled
+    if not with_sentences and adding and follows:
+        catalog.set_meta(_follow_key(embedder.name), "no")  # first, or a crash could leave it wrongly yes
+    elif catalog.get_meta(_follow_key(embedder.name)) is None:
+        catalog.set_meta(_follow_key(embedder.name), "yes" if follows else "no")
+    return 0
+
+
+def fill_in_sentences(catalog: Catalog, embedder, batch_size: int = EMBED_BATCH) -> int:
+    """Embed the missing sentence vectors of every paper that has a paper vector."""
+    from paperscope.index.embedder import text_key
+
+    missing = {row["id"] for row in catalog.papers_missing_vectors(embedder.name)}
+    ids = [pid for pid, _ in catalog.content_hashes() if pid not in missing]
+    filled = 0
+    for first in range(0, len(ids), batch_size):
+        rows = catalog.papers(ids[first:first + batch_size], with_appearances=False)
+        filled += embed_sentences(catalog, embedder, [paper_doc(r) for r in rows], text_key)
+    return filled
+
+
+def vector_set_fingerprint(catalog: Catalog, model: str) -> str:
+    """Which papers have a vector of ``model``, and of which text: changes whenever searches must reload."""
+    import hashlib
+
+    missing = {row["id"] for row in catalog.papers_missing_vectors(model)}
+    digest = hashlib.sha1()
+    for pid, content_hash in catalog.content_hashes():
+        if pid not in missing:
+            digest.update(f"{pid}\x1f{content_hash}\x1e".encode())
+    return digest.hexdigest()
+
+
+def publish_vectors(catalog: Catalog, model: str) -> bool:
+    """Make the stored vectors the ones searches serve, unless they already are. True when published.
+
+    Publishing is a new generation (searches reload their matrix when it changes); then the matrix
+    is built, so the first search after `paperscope embed` does not wait for it.
+    """
+    fingerprint = vector_set_fingerprint(catalog, model)
+    published = catalog.get_meta(f"vectors:{model}:generation") is not None
+    if published and catalog.get_meta(f"vectors:{model}:published") == fingerprint:
+        return False
+    if catalog.count_paper_vectors(model) == 0 and not published:
+        return False
+    catalog.set_meta(f"vectors:{model}:generation", str(time.time()))
+    catalog.set_meta(f"vectors:{model}:published", fingerprint)  # after: a crash between publishes again
+    _prepare_serving(catalog, model)
+    return True
+
+
+def _prepare_serving(catalog: Catalog, model: str) -> None:
+    """Build what searches serve the new vectors from: pgvector's copy on PostgreSQL, else the matrix file."""
+    if not catalog.is_sqlite:
+        from paperscope.index.pgvector import available, sync_paper_vectors
+
+        if available(catalog):
+            sync_paper_vectors(catalog, model)
+            return
+    load_vector_index(catalog, model)
 
 
 def embed_sentences(catalog: Catalog, embedder, docs, text_key) -> int:
@@ -196,28 +282,46 @@ def load_vector_index(catalog: Catalog, model: str) -> VectorIndex | None:
 
 
 def _read_or_build(catalog: Catalog, model: str, generation: str) -> VectorIndex:
-    folder = index_folder(catalog)
-    stem = model.replace("/", "__")
-    manifest_path = folder / f"{stem}.json"
-    matrix_path = folder / f"{stem}.npy"
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        if manifest["generation"] == generation:
-            matrix = np.load(matrix_path, mmap_mode=None)
-            if matrix.shape[0] == len(manifest["ids"]):
-                return VectorIndex(model, manifest["ids"], matrix, generation)
-    except (OSError, ValueError, KeyError):
-        pass  # missing or half-written: rebuild from the catalogue, which is the truth
+    path = index_folder(catalog) / f"{model.replace('/', '__')}.npz"
+    cached = _read_matrix(path, generation)
+    if cached is not None:
+        return VectorIndex(model, cached[0], cached[1], generation)
     ids, blobs = catalog.paper_vectors(model)
     matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1) if ids else np.zeros((0, 384), np.float32)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = matrix_path.with_suffix(".tmp.npy")
-    np.save(tmp, matrix)
-    os.replace(tmp, matrix_path)  # the manifest is written last: a crash in between leaves it stale, never wrong
-    tmp_manifest = manifest_path.with_suffix(".tmp")
-    tmp_manifest.write_text(json.dumps({"generation": generation, "ids": ids}))
-    os.replace(tmp_manifest, manifest_path)
+    _write_matrix(path, ids, matrix, generation)
     return VectorIndex(model, ids, np.array(matrix), generation)
+
+
+def _read_matrix(path: Path, generation: str) -> tuple[list[str], np.ndarray] | None:
+    """The cached (ids, matrix) of ``generation``, or None when missing, of another generation or damaged."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["generation"]) != generation:
+                return None
+            ids, matrix = [str(i) for i in data["ids"]], data["matrix"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None  # missing or damaged: rebuilt from the catalogue, which is the truth
+    if matrix.dtype != np.float32 or matrix.ndim != 2 or matrix.shape[0] != len(ids) or len(set(ids)) != len(ids):
+        return None
+    return ids, matrix
+
+
+def _write_matrix(path: Path, ids: list[str], matrix: np.ndarray, generation: str) -> None:
+    """Ids, matrix and generation in one file, replaced whole: a reader never pairs a matrix with other ids."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")  # one per writer
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, ids=np.array(ids, dtype=str), matrix=matrix, generation=np.array(generation))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for legacy in (path.with_suffix(".npy"), path.with_suffix(".json")):  # the two-file cache of earlier versions
+        legacy.unlink(missing_ok=True)
 
 
 class VectorSearcher:
