@@ -34,7 +34,8 @@ def light_hashing(monkeypatch):
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> str:
-    """A SQLite catalogue with rows in every table."""
+    """A SQLite catalogue with rows in every table (SQLite on purpose: a laptop's catalogue is what migrate
+    brings to a server, and what the other way brings back)."""
     from paperscope.accounts import Accounts
     from paperscope.catalog.agenda import add_agenda_item
     from paperscope.ingest.pipeline import ingest_targets
