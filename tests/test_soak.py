@@ -61,6 +61,7 @@ def test_a_short_soak_reports_every_interval_and_no_errors(demo_catalogue, dumps
     total = report["total"]
     assert total["requests"] == sum(row["requests"] for row in report["intervals"])
     assert total["searches"] > 0 and total["saves"] > 0 and total["searches"] + total["saves"] == total["requests"]
+    assert report["by_kind"]["search"]["requests"] == total["searches"] and report["by_kind"]["save"]["errors"] == 0
     ingest = report["ingest"]
     assert ingest["files"] >= 1 and ingest["errors"] == 0 and ingest["new_papers"] > 0
     assert ingest["new_papers"] == sum(row["ingested_papers"] for row in report["intervals"])

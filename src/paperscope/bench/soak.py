@@ -32,9 +32,10 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from paperscope.bench.ingest_bench import BENCH_DIR
 from paperscope.cli.bench_web_cmd import _percentile, measure, search_queries, start_server, wait_ready
@@ -341,13 +342,39 @@ class SoakOptions:
     leak_threshold_mb_per_min: float = 2.0
 
 
+@dataclass
+class Run:
+    """What one soak measured."""
+
+    duration_s: float
+    files: list[Path]
+    recorder: Recorder = field(default_factory=Recorder)
+    memory: list[tuple[float, float, float]] = field(default_factory=list)
+    ingests: list[IngestEvent] = field(default_factory=list)
+    started: float = 0.0
+    elapsed: float = 0.0
+    baseline: dict[str, Any] = field(default_factory=dict)
+    papers_before: int = 0
+    papers_after: int = 0
+    server_died: bool = False
+    server_log: str = ""
+
+
 def run_soak(db: str, ingest: list[Path], options: SoakOptions, progress: Progress = _no_progress) -> dict[str, Any]:
     """Copy ``db`` (a SQLite catalogue), serve the copy and soak it; ``ingest`` is fed in during the run."""
-    files = ingest_files(ingest)
+    run = Run(options.minutes * 60, ingest_files(ingest))
     folder = Path(tempfile.mkdtemp(prefix="soak-", dir=_scratch_dir()))
     try:
         work = working_copy(Path(db), folder, progress)
-        return _soak(work, db, files, options, folder, progress)
+        queries, paper_ids = _prepare(work, db, run, options.seed, progress)
+        try:
+            with _served(work, options.workers, folder / "server.log", run) as (proc, base):
+                _measure_baseline(base, proc, queries, run)
+                _load(proc, base, work, queries, paper_ids, options, run, progress)
+        except RuntimeError as exc:     # the server did not come up: its log says why
+            raise RuntimeError(f"{exc} {run.server_log[-2000:]}".strip()) from None
+        run.papers_after = _paper_count(work)
+        return _report(db, options, run)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -357,69 +384,89 @@ def _scratch_dir() -> Path:
     return BENCH_DIR
 
 
-def _soak(work: str, origin: str, files: list[Path], options: SoakOptions, folder: Path,
-          progress: Progress) -> dict[str, Any]:
-    import httpx
+def _paper_count(db: str) -> int:
+    from paperscope.catalog.store import Catalog
 
+    catalog = Catalog.open(db)
+    try:
+        return catalog.paper_count()
+    finally:
+        catalog.close()
+
+
+def _prepare(work: str, origin: str, run: Run, seed: int, progress: Progress) -> tuple[list[dict[str, str]], list[str]]:
+    """The keyword index made fresh before the server starts (not on the timed server), and the queries."""
     from paperscope.catalog.store import Catalog
     from paperscope.index.maintain import ensure_indexes
 
     catalog = Catalog.open(work)
-    papers_before = catalog.paper_count()
-    progress("indexing", 0, None)
-    ensure_indexes(catalog)        # not on the timed server
-    catalog.close()
-    queries, paper_ids = search_queries(work, 400, options.seed)
+    try:
+        run.papers_before = catalog.paper_count()
+        progress("indexing", 0, None)
+        ensure_indexes(catalog)
+    finally:
+        catalog.close()
+    queries, paper_ids = search_queries(work, 400, seed)
     if not queries:
         raise RuntimeError(f"{origin}: the catalogue has no titles to build queries from")
-    duration_s = options.minutes * 60
-    recorder, stop = Recorder(), threading.Event()
-    with open(folder / "server.log", "w+") as log:
-        proc, base = start_server(work, workers=options.workers, log=log)
+    return queries, paper_ids
+
+
+@contextmanager
+def _served(work: str, workers: int, log_path: Path, run: Run) -> Iterator[tuple[subprocess.Popen, str]]:
+    """The real server over ``work`` for the block; its log and whether it died go into ``run``."""
+    with open(log_path, "w+") as log:
+        proc, base = start_server(work, workers=workers, log=log)
         try:
-            with httpx.Client(timeout=120) as probe:
-                try:
-                    wait_ready(probe, base, proc)
-                except RuntimeError as exc:
-                    log.seek(0)
-                    raise RuntimeError(f"{exc} {log.read()[-2000:]}") from None
-                measure(probe, base, [("/search", dict(q, mode="keyword")) for q in queries[:20]])   # warm-up
-                baseline = measure(probe, base, [("/healthz", None)] * 200)
-            ready = threading.Barrier(options.users + 1)
-            deadline = [float("inf")]
-            clients = [threading.Thread(target=_client, args=(i, base, queries, paper_ids, deadline, recorder, ready),
-                                        daemon=True) for i in range(options.users)]
-            for t in clients:
-                t.start()
-            ready.wait(timeout=600)
-            started = time.monotonic()
-            deadline[0] = started + duration_s
-            memory = MemorySampler(proc.pid, started, stop)
-            feeder = IngestFeeder(work, files, started, duration_s, stop)
-            memory.start()
-            feeder.start()
-            _wait(deadline[0], started, duration_s, proc, progress)
-            stop.set()
-            for t in clients:
-                t.join(180)
-            elapsed = time.monotonic() - started
-            feeder.join(max(600.0, duration_s))
-            memory.join(10)
-            server_died = proc.poll() is not None
+            yield proc, base
+            run.server_died = proc.poll() is not None
         finally:
-            stop.set()
             proc.terminate()
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        log.seek(0)
-        server_log = log.read()
-    catalog = Catalog.open(work)
-    papers_after = catalog.paper_count()
-    catalog.close()
-    return _report(origin, options, files, recorder, memory.points, feeder.events, started, duration_s, elapsed,
-                   baseline, papers_before, papers_after, server_died, server_log)
+            log.seek(0)
+            run.server_log = log.read()
+
+
+def _measure_baseline(base: str, proc: subprocess.Popen, queries: list[dict[str, str]], run: Run) -> None:
+    import httpx
+
+    with httpx.Client(timeout=120) as probe:
+        wait_ready(probe, base, proc)
+        measure(probe, base, [("/search", dict(q, mode="keyword")) for q in queries[:20]])   # warm-up
+        run.baseline = measure(probe, base, [("/healthz", None)] * 200)
+
+
+def _load(proc: subprocess.Popen, base: str, work: str, queries: list[dict[str, str]], paper_ids: list[str],
+          options: SoakOptions, run: Run, progress: Progress) -> None:
+    """Clients, the memory sampler and the paced ingest, together until the deadline."""
+    stop = threading.Event()
+    ready = threading.Barrier(options.users + 1)
+    deadline = [float("inf")]
+    clients = [threading.Thread(target=_client, args=(i, base, queries, paper_ids, deadline, run.recorder, ready),
+                                daemon=True) for i in range(options.users)]
+    for t in clients:
+        t.start()
+    ready.wait(timeout=600)
+    run.started = time.monotonic()
+    deadline[0] = run.started + run.duration_s
+    memory = MemorySampler(proc.pid, run.started, stop)
+    feeder = IngestFeeder(work, run.files, run.started, run.duration_s, stop)
+    memory.start()
+    feeder.start()
+    try:
+        _wait(deadline[0], run.started, run.duration_s, proc, progress)
+    finally:
+        stop.set()
+        deadline[0] = 0.0
+    for t in clients:
+        t.join(180)
+    run.elapsed = time.monotonic() - run.started
+    feeder.join(max(600.0, run.duration_s))     # the file being ingested finishes; no new one starts
+    memory.join(10)
+    run.memory, run.ingests = memory.points, feeder.events
 
 
 def _wait(deadline: float, started: float, duration_s: float, proc: subprocess.Popen, progress: Progress) -> None:
@@ -429,32 +476,34 @@ def _wait(deadline: float, started: float, duration_s: float, proc: subprocess.P
     progress("soaking", duration_s, duration_s)
 
 
-def _report(origin: str, options: SoakOptions, files: list[Path], recorder: Recorder, memory, ingests: list[IngestEvent],
-            started: float, duration_s: float, elapsed: float, baseline: dict[str, Any], papers_before: int,
-            papers_after: int, server_died: bool, server_log: str) -> dict[str, Any]:
-    ingest_errors = [e.error for e in ingests if e.error]
-    errors = recorder.error_count + len(ingest_errors) + int(server_died)
-    overall = _window_stats(recorder.samples, elapsed)
-    rss = [r for _, r, _ in memory if r == r]
+def _report(origin: str, options: SoakOptions, run: Run) -> dict[str, Any]:
+    ingest_errors = [e.error for e in run.ingests if e.error]
+    errors = run.recorder.error_count + len(ingest_errors) + int(run.server_died)
+    overall = _window_stats(run.recorder.samples, run.elapsed)
+    rss = [r for _, r, _ in run.memory if r == r]
+    baseline = run.baseline
     return {
         "catalogue": origin, "setup": f"uvicorn --workers {options.workers} (local mode) on 127.0.0.1 over a copy; "
                                       f"{options.users} clients without think time, {SAVE_EVERY - 1} keyword searches "
-                                      f"per library save; `paperscope ingest` of {len(files)} files paced over the run",
-        "minutes": options.minutes, "users": options.users, "duration_s": round(elapsed, 1), "cpus": os.cpu_count(),
+                                      f"per library save; `paperscope ingest` of {len(run.files)} files paced over the run",
+        "minutes": options.minutes, "users": options.users, "duration_s": round(run.elapsed, 1), "cpus": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
-        "papers_before": papers_before, "papers_after": papers_after,
+        "papers_before": run.papers_before, "papers_after": run.papers_after,
         "baseline_healthz": {"p50_ms": baseline["p50_ms"], "p99_ms": baseline["p99_ms"]},
         "ratio_p50_to_baseline": round(overall["p50_ms"] / baseline["p50_ms"], 1)
         if overall["p50_ms"] and baseline["p50_ms"] else None,
-        "intervals": per_interval(recorder, memory, ingests, started, duration_s, options.interval_s),
+        "intervals": per_interval(run.recorder, run.memory, run.ingests, run.started, run.duration_s, options.interval_s),
         "total": overall,
-        "ingest": {"files": len(ingests), "files_planned": len(files), "records": sum(e.records for e in ingests),
-                   "new_papers": sum(e.new_papers for e in ingests),
-                   "seconds": round(sum(e.seconds for e in ingests), 1), "errors": len(ingest_errors)},
+        "by_kind": {kind: _window_stats([x for x in run.recorder.samples if x[2] == kind], run.elapsed)
+                    for kind in ("search", "save")},
+        "ingest": {"files": len(run.ingests), "files_planned": len(run.files),
+                   "records": sum(e.records for e in run.ingests), "new_papers": sum(e.new_papers for e in run.ingests),
+                   "seconds": round(sum(e.seconds for e in run.ingests), 1), "errors": len(ingest_errors)},
         "memory": {"rss_start_mb": round(rss[0], 1) if rss else None, "rss_end_mb": round(rss[-1], 1) if rss else None,
                    "rss_max_mb": round(max(rss), 1) if rss else None,
-                   **leak_verdict(memory, duration_s, options.leak_threshold_mb_per_min)},
-        "errors": errors, "server_exited": server_died,
-        "error_samples": (recorder.errors + ingest_errors)[:10] + (["the server exited during the run"] if server_died else []),
-        "server_log_tail": server_log[-3000:] if errors else "",
+                   **leak_verdict(run.memory, run.duration_s, options.leak_threshold_mb_per_min)},
+        "errors": errors, "server_exited": run.server_died,
+        "error_samples": (run.recorder.errors + ingest_errors)[:10]
+        + (["the server exited during the run"] if run.server_died else []),
+        "server_log_tail": run.server_log[-3000:] if errors else "",
     }

@@ -88,5 +88,8 @@ def _print(result: dict[str, Any]) -> None:
         f"{memory['rss_slope_mb_per_min_second_half']} MB/min (heap {memory['anon_slope_mb_per_min_second_half']} "
         f"MB/min): {memory['verdict']}; errors: {result['errors']}",
         highlight=False, soft_wrap=True)
+    for kind, stats in result["by_kind"].items():
+        console.print(f"  {kind}: {stats['requests']} requests, p50 {stats['p50_ms']} ms, p99 {stats['p99_ms']} ms",
+                      highlight=False)
     for sample in result["error_samples"]:
         err_console.print(f"  {sample}", highlight=False, markup=False)
