@@ -108,6 +108,14 @@ def test_other_zones(text, expected):
     assert parse_slot(text, 2022).start == expected
 
 
+def test_a_zone_starting_like_am_or_pm_is_the_zone_not_a_meridiem():
+    # Found by the property tests: "13:00 America/..." was read as "13:00 Am" + zone "erica/...".
+    assert parse_slot("Wed 20 July 12:00 - 13:00 America/Sao_Paulo", 2022) == (
+        utc(2022, 7, 20, 15, 0), utc(2022, 7, 20, 16, 0), "America/Sao_Paulo")
+    assert parse_slot("Wed 20 July 0:00 - 00:01 America/New_York", 2022).end == utc(2022, 7, 20, 4, 1)
+    assert parse_slot("Wed 20 July 11:00 am - 1:00 pm America/New_York", 2022).start == utc(2022, 7, 20, 15, 0)
+
+
 def test_unknown_abbreviation_is_a_slot_error_naming_it():
     with pytest.raises(SlotError, match="XYZ"):
         parse_slot("Thu 21 July 12:30 - 12:35 XYZ", 2022)

@@ -85,7 +85,8 @@ _DATE = (
     r"|(?P<m2>[A-Za-z]{3,9})\.?\s+(?P<d2>\d{1,2})(?:st|nd|rd|th)?)"
     r"(?:,?\s+(?P<y>(?:19|20)\d\d))?"
 )
-_MERIDIEM = r"(?:[AaPp]\.?\s?[Mm]\.?)"
+# Not followed by a letter: the "Am" of "America/Sao_Paulo" is the zone, not "a.m.".
+_MERIDIEM = r"(?:[AaPp]\.?\s?[Mm]\.?)(?![A-Za-z])"
 _TIME = rf"(?:\d{{1,2}}(?:[:.hH]\d{{2}})?(?:\s*{_MERIDIEM})?|[Nn]oon|[Mm]idnight)"
 _RANGE = rf"(?P<t1>{_TIME})\s*(?:-|–|—|to)\s*(?P<t2>{_TIME})"
 _TZ = r"(?P<tz>[A-Za-z][A-Za-z_/]*(?:[+-]\d{1,2}(?::?\d{2})?)?)"
