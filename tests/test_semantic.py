@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cached_model import cached_embedder
 
 from paperscope.catalog.store import Catalog
 from paperscope.index.embedder import default_embedder
@@ -24,18 +25,18 @@ BATCH_PAPER = "Scaling Deep Contrastive Learning Batch Size under Memory Limited
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory):
-    path = tmp_path_factory.mktemp("semantic") / "c.sqlite"
-    cat = Catalog.open(str(path))
-    ingest_targets(cat, [str(FEED), str(HALL_F)], ImportOptions())
-    yield cat
-    cat.close()
+def catalog(catalogues):
+    with catalogues.new() as url:
+        cat = Catalog.open(url)
+        ingest_targets(cat, [str(FEED), str(HALL_F)], ImportOptions())
+        yield cat
+        cat.close()
 
 
 @pytest.fixture(scope="module")
 def embedded(catalog):
     """The catalogue after a resumable embed: first 40 papers, then the rest."""
-    embedder = default_embedder()
+    embedder = cached_embedder()
     first = embed_catalog(catalog, embedder, with_sentences=False, limit=40)
     rest = embed_catalog(catalog, embedder, with_sentences=False)
     again = embed_catalog(catalog, embedder, with_sentences=False)
@@ -48,8 +49,8 @@ def paper_id(catalog: Catalog, title: str) -> str:
     return hits[0].paper_id
 
 
-def test_before_vectors_exist_search_falls_back_to_keywords_and_says_so(tmp_path):
-    cat = Catalog.open(str(tmp_path / "k.sqlite"))
+def test_before_vectors_exist_search_falls_back_to_keywords_and_says_so(catalog_url):
+    cat = Catalog.open(catalog_url)
     ingest_targets(cat, [str(HALL_F)], ImportOptions())
     result = SearchService(cat).search("graph networks convergence", mode="hybrid")
     assert result.mode == "keyword"
@@ -66,7 +67,7 @@ def test_embedding_resumes_and_never_embeds_the_same_text_twice(catalog, embedde
     assert embedded["again"]["embedded_papers"] == 0
     # re-ingesting the same sources leaves every vector valid
     ingest_targets(catalog, [str(FEED)], ImportOptions())
-    assert embed_catalog(catalog, default_embedder(), with_sentences=False)["embedded_papers"] == 0
+    assert embed_catalog(catalog, cached_embedder(), with_sentences=False)["embedded_papers"] == 0
     index = load_vector_index(catalog, default_embedder().name)
     assert len(index) == embedded["papers"]
 
