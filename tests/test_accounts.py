@@ -112,6 +112,7 @@ def test_pages_need_signing_in_and_the_laptop_needs_nothing(server, tmp_path):
     assert anonymous.get("/api/agenda").status_code == 401
     assert anonymous.get("/healthz").status_code == 200 and anonymous.get("/login").status_code == 200
 
+    # a SQLite file on purpose: no accounts is the default there (PostgreSQL's default is server mode)
     laptop = TestClient(create_app(str(tmp_path / "laptop.sqlite")))
     assert laptop.get("/agenda").status_code == 200
     assert laptop.get("/api/agenda").status_code == 200

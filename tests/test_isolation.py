@@ -20,7 +20,6 @@ import json
 import re
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -34,7 +33,6 @@ from paperscope.catalog.store import Catalog  # noqa: E402
 from paperscope.web.app import create_app  # noqa: E402
 
 PASSWORD = "correct horse battery"
-DEMO = Path(__file__).resolve().parents[1] / "src" / "paperscope" / "demo" / "miniconf_iclr2020"
 NOT_TRIED = {"/api/docs", "/api/docs/oauth2-redirect", "/openapi.json", "/logout"}
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -49,21 +47,14 @@ class World:
     objects: dict[str, list[str]] = field(default_factory=dict)   # kind -> Alice's ids and keys
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def world(request, tmp_path_factory):
-    from paperscope.ingest.pipeline import ingest_targets
-    from paperscope.model import ImportOptions
+@pytest.fixture(scope="module")
+def world(catalogues):
+    from iclr_catalogue import ingest_iclr
 
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, catalogues.copy("iclr2020", ingest_iclr) as url:
         mp.setenv("PAPERSCOPE_ARGON2", "1,1024,1")   # light hashing for tests; production keeps the defaults
         mp.setenv("PAPERSCOPE_INDEX_CHECK_S", "0")
-        if request.param == "sqlite":
-            url = str(tmp_path_factory.mktemp("isolation") / "catalogue.sqlite")
-        else:
-            url = request.getfixturevalue("pg_server").new_database()
         catalog = Catalog.open(url)
-        run = ingest_targets(catalog, [str(DEMO)], ImportOptions(venue="ICLR", year=2020))
-        assert run.anything_read
         app = create_app(url, catalog=catalog, accounts=True)
         accounts = app.state.accounts
         alice_user = accounts.create_user("alice", PASSWORD, "alice@example.org")
@@ -358,5 +349,5 @@ def test_nobody_changes_or_deletes_another_users_data(world):
 def test_every_route_was_tried(world):
     """The route table is what the other tests walk: nothing is skipped but the docs and sign-out."""
     routes = app_routes(world.app)
-    assert ("DELETE", "/api/agenda/{item_id}") in routes and ("GET", "/agenda.ics") in routes
+    assert ("DELETE", "/api/agenda/{item_id:int}") in routes and ("GET", "/agenda.ics") in routes
     assert len(routes) >= 30

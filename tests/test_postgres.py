@@ -31,12 +31,12 @@ pytest.importorskip("psycopg")
 
 
 # ------------------------------------------------------------------------------------------- schema
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request, tmp_path):
+@pytest.fixture
+def empty_url(catalogues, tmp_path):
     """An empty database: a new SQLite file, or a PostgreSQL database with nothing in it."""
-    if request.param == "sqlite":
-        return str(tmp_path / "empty.sqlite")
-    return request.getfixturevalue("pg_server").new_database(migrated=False)
+    url = catalogues.new_url("empty", folder=tmp_path, migrated=False)
+    yield url
+    catalogues.remove(url)
 
 
 def _declared_tables() -> set[str]:
