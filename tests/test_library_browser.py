@@ -10,95 +10,31 @@ Screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import threading
-import time
-from pathlib import Path
 
 import pytest
+from browser_fixture import Watched, require_browser, served, shot
 
-CHROMIUM = os.environ.get("PAPERSCOPE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+require_browser()
 
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed (pip install playwright)")
-pytest.importorskip("uvicorn")
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set PAPERSCOPE_CHROMIUM)", allow_module_level=True)
+from backends import single_user_app  # noqa: E402
+from iclr_catalogue import has_vectors, ingest_iclr_with_vectors  # noqa: E402
+from test_recommend import GAN_PAPERS, GRAPH_PAPERS  # noqa: E402
 
-from test_recommend import GAN_PAPERS, GRAPH_PAPERS, add_cached_vectors, ingest_iclr  # noqa: E402
-
+from paperscope.catalog.store import Catalog  # noqa: E402
 from paperscope.web.app import create_app  # noqa: E402
 
 
-class Uvicorn:
-    """A real uvicorn server for ``app`` on 127.0.0.1 and a free port, in a thread."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                pytest.fail("uvicorn did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(catalogues):
     """A real uvicorn server on 127.0.0.1, on a free port, over the ICLR 2020 catalogue with vectors."""
-    catalog = ingest_iclr(tmp_path_factory.mktemp("library-browser") / "iclr2020.sqlite")
-    if add_cached_vectors(catalog) is None:
-        pytest.skip("the embedding model is not installed")
-    ids = {p["title"]: p["id"] for p in catalog.iter_papers()}
-    uv = Uvicorn(create_app(catalog.location, catalog=catalog))
-    yield {"url": uv.url, "catalog": catalog, "ids": ids}
-    uv.stop()
-    catalog.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as pw:
-        try:
-            b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        except Exception as exc:  # a Chromium Playwright cannot drive: say why rather than fail obscurely
-            pytest.skip(f"cannot launch {CHROMIUM}: {str(exc).splitlines()[0]}")
-        yield b
-        b.close()
-
-
-class Watched:
-    """A page whose console errors (CSP violations, script errors) and failed requests are recorded."""
-
-    def __init__(self, context):
-        self.page = context.new_page()
-        self.page.set_default_timeout(60_000)
-        self.errors: list[str] = []
-        self.failed: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    with catalogues.copy("iclr2020-vectors", ingest_iclr_with_vectors) as url:
+        catalog = Catalog.open(url)
+        if has_vectors(catalog) is None:
+            pytest.skip("the embedding model is not installed")
+        ids = {p["title"]: p["id"] for p in catalog.iter_papers()}
+        with served(single_user_app(catalog)) as base_url:
+            yield {"url": base_url, "catalog": catalog, "ids": ids}
+        catalog.close()
 
 
 def api(page, path: str):
@@ -107,7 +43,7 @@ def api(page, path: str):
 
 def test_save_library_foryou_not_relevant(server, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    w = Watched(context)
+    w = Watched(context, timeout_ms=60_000)
     page = w.page
     first_id = server["ids"][GRAPH_PAPERS[0]]
 
@@ -213,10 +149,8 @@ def test_a_write_without_token_or_origin_asks_to_confirm_and_a_foreign_one_is_re
     a form posted from another site is refused."""
     from fastapi.testclient import TestClient
 
-    from paperscope.web.app import create_app
-
     catalog = server["catalog"]
-    client = TestClient(create_app(catalog.location, catalog=catalog))
+    client = TestClient(single_user_app(catalog))
     target = server["ids"]["Hypermodels for Exploration"]
     r = client.post("/library/save", data={"paper_id": target, "csrf": "", "next": f"/paper/{target}"}, follow_redirects=False)
     assert r.status_code == 200 and "Save to your library?" in r.text
@@ -243,12 +177,11 @@ def test_library_and_foryou_are_in_the_navigation_only_for_a_signed_in_reader(se
     once signed in, Library and For you are there and lead to the reader's own pages."""
     app = create_app(server["catalog"].location, catalog=server["catalog"], accounts=True, public=True)
     app.state.accounts.create_user("reader", "correct horse battery", "reader@example.org")
-    uv = Uvicorn(app)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    try:
-        page.goto(uv.url + "/schedule")
+    with served(app) as base_url:
+        page.goto(base_url + "/schedule")
         assert section_links(page) == ["Schedule", "Agenda", "Map"]
         page.locator('header nav[aria-label="Account"] a', has_text="Sign in").click()
         page.wait_for_url("**/login**")
@@ -264,6 +197,4 @@ def test_library_and_foryou_are_in_the_navigation_only_for_a_signed_in_reader(se
         page.wait_for_url("**/foryou")
         assert page.locator(".foryou-item").count() == 0
         shot(page, "foryou-server-mode-empty-library")
-    finally:
-        context.close()
-        uv.stop()
+    context.close()
