@@ -50,6 +50,7 @@ def bench_topics(
     baseline_sample: int = typer.Option(10000, "--baseline-sample", help="Papers in the subsample where scikit-learn's t-SNE runs (0: skip)."),
     site: Optional[Path] = typer.Option(None, "--site", help="The ICLR 2020 virtual site folder (default: ../shared/data/iclr2020_virtual_site)."),
     save: bool = typer.Option(True, "--save/--no-save", help="Cache the map of all papers so the web app can serve it."),
+    with_layout: bool = typer.Option(True, "--layout/--no-layout", help="--no-layout: clustering and labels only (no map, no layout baselines, nothing saved)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Time, memory, neighbourhood preservation and label quality of topics and the map."""
@@ -94,19 +95,11 @@ def bench_topics(
     report["cluster"] = {"seconds": round(time.perf_counter() - t0, 2), "fine_topics": int(fine.max()) + 1,
                          "broad_topics": int(broad_of.max()) + 1} | _rss_mb()
 
-    say("laying out the map (t-SNE)…")
-    t0 = time.perf_counter()
-    xy = T.layout(matrix, "tsne")
-    layout_s = time.perf_counter() - t0
-    report["layout"] = {"method": "tsne (openTSNE, FFT-accelerated)", "seconds": round(layout_s, 2)} | _rss_mb()
-    say("measuring neighbourhood preservation…")
-    t0 = time.perf_counter()
-    report["layout"]["neighbourhoods"] = T.neighbourhood_preservation(matrix, xy, 10, metric_sample)
-    t1 = time.perf_counter()
-    pca = T.layout(matrix, "pca")
-    report["pca_all"] = {"seconds": round(time.perf_counter() - t1, 2),
-                         "neighbourhoods": T.neighbourhood_preservation(matrix, pca, 10, metric_sample)}
-    report["metric_seconds"] = round(time.perf_counter() - t0, 2)
+    if with_layout:
+        xy, layout_s = _layout_report(report, matrix, metric_sample, say)
+    else:  # labels need only a position per paper for the label anchors
+        xy, layout_s = T.layout(matrix, "pca"), 0.0
+        save, baseline_sample, site = False, 0, None
 
     say("labelling…")
     t0 = time.perf_counter()
@@ -132,14 +125,14 @@ def bench_topics(
         say(f"baselines on a subsample of {min(baseline_sample, n)} papers (t-SNE by scikit-learn, PCA)…")
         report["subsample"] = subsample_comparison(matrix, min(baseline_sample, n), metric_sample)
 
-    site = site or default_site()
-    if site.is_dir():
+    site = site or default_site() if with_layout else None
+    if site is not None and site.is_dir():
         say("the ICLR 2020 site's maps, on its 687 papers…")
         try:
             report["iclr2020_site"] = site_comparison(site, rep.model, location)
         except Exception as exc:  # reported, not fatal: the main figures stand
             report["iclr2020_site"] = {"error": str(exc)}
-    else:
+    elif site is not None:
         report["iclr2020_site"] = {"error": f"no site folder at {site}"}
     report["load_average_end"] = list(os.getloadavg())
     if as_json:
@@ -177,6 +170,26 @@ def label_quality_report(tmap, texts: dict, docs: list[str]) -> dict[str, Any]:
             name = {"best": "ours", "lift-cover": "lift_cover"}.get(method, method)
             out[f"{level}_{name}"] = T.label_quality({g: list(r) for g, r in members.items()}, terms, plain)
     return out
+
+
+def _layout_report(report: dict[str, Any], matrix, metric_sample: int, say) -> tuple[Any, float]:
+    """The t-SNE map of all papers, its neighbourhood preservation, and PCA's in the same run."""
+    from paperscope import topics as T
+
+    say("laying out the map (t-SNE)…")
+    t0 = time.perf_counter()
+    xy = T.layout(matrix, "tsne")
+    layout_s = time.perf_counter() - t0
+    report["layout"] = {"method": "tsne (openTSNE, FFT-accelerated)", "seconds": round(layout_s, 2)} | _rss_mb()
+    say("measuring neighbourhood preservation…")
+    t0 = time.perf_counter()
+    report["layout"]["neighbourhoods"] = T.neighbourhood_preservation(matrix, xy, 10, metric_sample)
+    t1 = time.perf_counter()
+    pca = T.layout(matrix, "pca")
+    report["pca_all"] = {"seconds": round(time.perf_counter() - t1, 2),
+                         "neighbourhoods": T.neighbourhood_preservation(matrix, pca, 10, metric_sample)}
+    report["metric_seconds"] = round(time.perf_counter() - t0, 2)
+    return xy, layout_s
 
 
 def subsample_comparison(matrix, size: int, metric_sample: int) -> dict[str, Any]:
