@@ -112,6 +112,23 @@ def _no_progress(stage: str, done: int, total: int | None) -> None:
     pass
 
 
+class StageClock:
+    """A progress callback that also times each stage (from its first report to the next stage's)."""
+
+    def __init__(self, progress: Progress | None = None):
+        self.progress = progress or _no_progress
+        self.starts: dict[str, float] = {}
+        self.created = time.perf_counter()
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        self.starts.setdefault(stage, time.perf_counter())
+        self.progress(stage, done, total)
+
+    def seconds(self) -> dict[str, float]:
+        marks = sorted(self.starts.items(), key=lambda item: item[1]) + [("", time.perf_counter())]
+        return {stage: round(marks[i + 1][1] - at, 2) for i, (stage, at) in enumerate(marks[:-1])}
+
+
 # ------------------------------------------------------------------------------------ locations
 def is_url(db: str) -> bool:
     return "://" in db
@@ -229,7 +246,7 @@ def snapshot_sqlite(path: Path, target: Path, progress: Progress | None = None, 
         raise BackupError(f"{path}: the catalogue could not be copied ({exc})") from None
     finally:
         source.close()
-    _check_integrity(target, progress, shown_as=str(path))
+    _check_integrity(target, progress, shown_as=str(path), stage="checking the copy's integrity")
 
 
 def _require_catalogue_tables(conn: sqlite3.Connection, shown_as: Path | str) -> None:
@@ -241,8 +258,8 @@ def _require_catalogue_tables(conn: sqlite3.Connection, shown_as: Path | str) ->
         raise BackupError(f"{shown_as}: a SQLite database, but not a paperscope catalogue (no papers table)")
 
 
-def _check_integrity(path: Path, progress: Progress, shown_as: str) -> None:
-    progress("checking integrity", 0, None)
+def _check_integrity(path: Path, progress: Progress, shown_as: str, stage: str = "checking integrity") -> None:
+    progress(stage, 0, None)
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
@@ -253,7 +270,7 @@ def _check_integrity(path: Path, progress: Progress, shown_as: str) -> None:
         raise BackupError(f"{shown_as}: not a readable SQLite database ({exc})") from None
     if problems != ["ok"]:
         raise BackupError(f"{shown_as}: the integrity check failed: {'; '.join(problems[:3])}")
-    progress("checking integrity", 1, 1)
+    progress(stage, 1, 1)
 
 
 def _sqlite_engine(path: Path) -> Engine:
@@ -408,7 +425,7 @@ def inspect_backup(src: Path, progress: Progress | None = None) -> tuple[str, Ma
     if manifest is not None:
         _match_manifest(src, kind, manifest, progress)
     if kind == "sqlite":
-        _check_integrity(src, progress, shown_as=str(src))
+        _check_integrity(src, progress, shown_as=str(src), stage="checking the backup's integrity")
         conn = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
         try:
             _require_catalogue_tables(conn, src)
@@ -566,7 +583,7 @@ def _restore_sqlite(src: Path, target: Path, force: bool, progress: Progress) ->
         raise BackupError(f"{target}: the backup could not be written into it ({exc})") from None
     finally:
         source.close()
-    _check_integrity(target, progress, shown_as=str(target))
+    _check_integrity(target, progress, shown_as=str(target), stage="checking the restored catalogue's integrity")
     return _revision_and_sums(target, progress)[1]
 
 

@@ -40,18 +40,20 @@ def backup(
     """Back the catalogue up while it is in use: SQLite's online backup API for a SQLite file (checked
     with PRAGMA integrity_check), pg_dump for PostgreSQL. Writes DEST and DEST.manifest.json (size,
     SHA-256, and rows and a checksum per table)."""
-    from paperscope.catalog.backup import BackupError, backup_catalogue, safe_location
+    from paperscope.catalog.backup import BackupError, StageClock, backup_catalogue, safe_location
 
     location = resolve_db(db)
     try:
         with progress_bar(as_json) as progress:
-            path, manifest = backup_catalogue(location, dest, overwrite=force, progress=progress)
+            clock = StageClock(progress)
+            path, manifest = backup_catalogue(location, dest, overwrite=force, progress=clock)
     except BackupError as exc:
         fail(str(exc))
     except OSError as exc:      # the disk: full, unwritable, gone
         fail(f"{exc.filename or location}: {exc.strerror or exc}")
     if as_json:
-        print_json({"catalogue": safe_location(location), "backup": str(path), **manifest.as_dict()})
+        print_json({"catalogue": safe_location(location), "backup": str(path), **manifest.as_dict(),
+                    "stages_s": clock.seconds()})
         return
     typer.echo(f"{'table':<18} {'rows':>9}  checksum")
     for t in manifest.tables:
@@ -70,18 +72,19 @@ def restore(
     """Restore a backup into the catalogue (a new or empty one unless --force), after checking the backup
     (its manifest, or SQLite's integrity check); prove every table equal to the backup's and rebuild
     the keyword index and vectors. Stop `paperscope serve` on that catalogue first."""
-    from paperscope.catalog.backup import BackupError, restore_catalogue
+    from paperscope.catalog.backup import BackupError, StageClock, restore_catalogue
 
     location = resolve_db(db)
     try:
         with progress_bar(as_json) as progress:
-            report = restore_catalogue(src, location, force=force, progress=progress)
+            clock = StageClock(progress)
+            report = restore_catalogue(src, location, force=force, progress=clock)
     except BackupError as exc:
         fail(str(exc))
     except OSError as exc:      # the disk: full, unwritable, gone
         fail(f"{exc.filename or location}: {exc.strerror or exc}")
     if as_json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "stages_s": clock.seconds()})
     else:
         _print_restore(report)
     if report.identical is False:
