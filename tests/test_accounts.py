@@ -30,14 +30,6 @@ CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 # ------------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(autouse=True)
-def light_hashing(monkeypatch):
-    """argon2id with one pass over 1 MiB: the same code path, a hundredth of the time (production
-    keeps 3 passes over 64 MiB)."""
-    monkeypatch.setenv("PAPERSCOPE_ARGON2", "1,1024,1")
-    monkeypatch.setenv("PAPERSCOPE_INDEX_CHECK_S", "0")   # no background index checks in short-lived test apps
-
-
 class Mailbox:
     """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives."""
 

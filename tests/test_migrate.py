@@ -26,12 +26,6 @@ PASSWORD = "correct horse battery"
 MODEL = "test-model"
 
 
-@pytest.fixture(autouse=True)
-def light_hashing(monkeypatch):
-    monkeypatch.setenv("PAPERSCOPE_ARGON2", "1,1024,1")
-    monkeypatch.setenv("PAPERSCOPE_INDEX_CHECK_S", "0")   # no background index checks in short-lived test apps
-
-
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> str:
     """A SQLite catalogue with rows in every table (SQLite on purpose: a laptop's catalogue is what migrate
@@ -44,39 +38,37 @@ def source(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("migrate")
     path = str(folder / "source.sqlite")
     catalog = Catalog.open(path)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PAPERSCOPE_ARGON2", "1,1024,1")
-        assert ingest_targets(catalog, [str(DEMO)], ImportOptions(venue="ICLR", year=2020)).anything_read
-        catalog.ingest("handmade.txt", "tabular", "h1", [
-            PaperRecord(title="Über die Größe: 大規模言語モデル and ∂-calculus 🚀", authors=["Zoë Ça", "李 雷"],
-                        abstract="Ünïcödé with $\\alpha$ and a tab\there.", ids={"arxiv": "2401.00001"},
-                        appearance=Appearance(venue="TestConf", year=2024, award="Outstanding Paper")),
-            Problem("a record without a title", line=3, raw="title,\n,,,\x7f raw bytes ✓"),
-        ])
-        ids = [pid for pid, _ in catalog.content_hashes()]
-        hashes = dict(catalog.content_hashes())
-        rng = np.random.default_rng(1)
-        vectors = rng.standard_normal((60, 384)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        catalog.store_vectors(MODEL, {hashes[pid]: v.tobytes() for pid, v in zip(ids[:60], vectors)})
-        catalog.set_meta(f"vectors:{MODEL}:generation", "1")
-        accounts = Accounts(catalog)
-        alice = accounts.create_user("alice", PASSWORD, "alice@example.org", is_admin=True)
-        bob = accounts.create_user("bob", PASSWORD)
-        accounts.create_token(bob, "feeds")
-        accounts.start_session(alice, ip="127.0.0.1", user_agent="test")
-        accounts.invite(alice, "carol@example.org", base_url="https://papers.example.org", send=False)
-        accounts.set_signup_mode("open")
-        for user, relevance in ((alice.id, 0.8125), (bob.id, None), ("local", 1e-9)):
-            add_agenda_item(catalog, user, {"item_key": f"paper|{ids[0]}", "kind": "paper", "paper_id": ids[0],
-                                            "title": "A starred talk", "authors": ["Zoë Ça"], "relevance": relevance,
-                                            "starts_at": "2020-04-27T05:00:00+00:00", "venue": "ICLR", "year": 2020})
-        try:
-            from paperscope import library
+    assert ingest_targets(catalog, [str(DEMO)], ImportOptions(venue="ICLR", year=2020)).anything_read
+    catalog.ingest("handmade.txt", "tabular", "h1", [
+        PaperRecord(title="Über die Größe: 大規模言語モデル and ∂-calculus 🚀", authors=["Zoë Ça", "李 雷"],
+                    abstract="Ünïcödé with $\\alpha$ and a tab\there.", ids={"arxiv": "2401.00001"},
+                    appearance=Appearance(venue="TestConf", year=2024, award="Outstanding Paper")),
+        Problem("a record without a title", line=3, raw="title,\n,,,\x7f raw bytes ✓"),
+    ])
+    ids = [pid for pid, _ in catalog.content_hashes()]
+    hashes = dict(catalog.content_hashes())
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((60, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    catalog.store_vectors(MODEL, {hashes[pid]: v.tobytes() for pid, v in zip(ids[:60], vectors)})
+    catalog.set_meta(f"vectors:{MODEL}:generation", "1")
+    accounts = Accounts(catalog)
+    alice = accounts.create_user("alice", PASSWORD, "alice@example.org", is_admin=True)
+    bob = accounts.create_user("bob", PASSWORD)
+    accounts.create_token(bob, "feeds")
+    accounts.start_session(alice, ip="127.0.0.1", user_agent="test")
+    accounts.invite(alice, "carol@example.org", base_url="https://papers.example.org", send=False)
+    accounts.set_signup_mode("open")
+    for user, relevance in ((alice.id, 0.8125), (bob.id, None), ("local", 1e-9)):
+        add_agenda_item(catalog, user, {"item_key": f"paper|{ids[0]}", "kind": "paper", "paper_id": ids[0],
+                                        "title": "A starred talk", "authors": ["Zoë Ça"], "relevance": relevance,
+                                        "starts_at": "2020-04-27T05:00:00+00:00", "venue": "ICLR", "year": 2020})
+    try:
+        from paperscope import library
 
-            library.save(catalog, alice.id, ids[1], tags=["to read/later"], note="Notes — with ünicode")
-        except ImportError:
-            pass
+        library.save(catalog, alice.id, ids[1], tags=["to read/later"], note="Notes — with ünicode")
+    except ImportError:
+        pass
     catalog.close()
     return path
 

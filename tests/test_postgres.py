@@ -283,7 +283,6 @@ def test_a_server_notices_an_ingest_made_elsewhere(pg_url, monkeypatch):
     from paperscope.web.app import create_app
 
     monkeypatch.setenv("PAPERSCOPE_INDEX_CHECK_S", "0.5")
-    monkeypatch.setenv("PAPERSCOPE_ARGON2", "1,1024,1")
     app = create_app(pg_url, accounts=True, public=True)
     client = TestClient(app)
     assert client.get("/api/search", params={"q": "zebrafish"}).json()["total"] == 0
@@ -329,14 +328,12 @@ def test_two_workers_serve_while_an_ingest_runs(pg_server, tmp_path):
     from paperscope.model import ImportOptions
 
     url = pg_server.new_database()
-    env = dict(os.environ, PAPERSCOPE_DB=url, PAPERSCOPE_ACCOUNTS="1", PAPERSCOPE_ARGON2="1,1024,1")
+    env = dict(os.environ, PAPERSCOPE_DB=url, PAPERSCOPE_ACCOUNTS="1", PAPERSCOPE_INDEX_CHECK_S="60")   # as deployed
     catalog = Catalog.open(url)
     demo = Path(__file__).resolve().parents[1] / "src" / "paperscope" / "demo" / "miniconf_iclr2020"
     assert ingest_targets(catalog, [str(demo)], ImportOptions(venue="ICLR", year=2020)).anything_read
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PAPERSCOPE_ARGON2", "1,1024,1")
-        accounts = Accounts(catalog)
-        tokens = [accounts.create_token(accounts.create_user(f"user{i}", "a long password"), "t")[1] for i in range(4)]
+    accounts = Accounts(catalog)
+    tokens = [accounts.create_token(accounts.create_user(f"user{i}", "a long password"), "t")[1] for i in range(4)]
     catalog.close()
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "paperscope.web.app:app_from_env",
