@@ -108,6 +108,60 @@ def test_an_ingest_that_changes_nothing_leaves_a_complete_index_complete(tmp_pat
     catalog.close()
 
 
+# ------------------------------------------------------------------------------------ reindex
+REBUILD_KILL_POINTS = {
+    # half the documents added, nothing committed
+    "while adding documents": """
+        calls = []
+        original = lexical.paper_document
+        def document_then_die(paper):
+            calls.append(paper)
+            if len(calls) == 3:
+                die()
+            return original(paper)
+        lexical.paper_document = document_then_die
+    """,
+    # the new commit is on disk, the manifest that vouches for it is not
+    "between the commit and its manifest": "lexical.LexicalIndex._write_manifest = lambda *args: die()",
+    # an index from another version is being deleted: part of its files are gone
+    "while deleting an old index": """
+        import json, shutil
+        manifest = json.loads((index.path / "manifest.json").read_text())
+        (index.path / "manifest.json").write_text(json.dumps(manifest | {"schema": -1}))
+        def delete_some_then_die(path, **kwargs):
+            for child in sorted(Path(path).iterdir())[::2]:
+                child.unlink()
+            die()
+        shutil.rmtree = delete_some_then_die
+    """,
+}
+
+
+@pytest.mark.parametrize("when", list(REBUILD_KILL_POINTS))
+def test_a_rebuild_killed_anywhere_is_never_served_half_written(tmp_path, when):
+    rows = PROGRAM + [(f"Paper number {i} on graph rewiring", "Ada Lovelace", "") for i in range(6)]
+    db = tmp_path / "c.sqlite"
+    catalog = Catalog.open(str(db))
+    ingest_targets(catalog, [str(write_csv(tmp_path / "program.csv", rows))], ImportOptions())
+    catalog.close()
+    setup = textwrap.indent(textwrap.dedent(REBUILD_KILL_POINTS[when]), " " * 8)
+    die_in_child(f"""
+        from pathlib import Path
+        from paperscope.catalog.store import Catalog
+        from paperscope.index import lexical
+        catalog = Catalog.open({str(db)!r})
+        index = lexical.LexicalIndex.for_catalog(catalog)
+{setup}
+        index.rebuild(catalog)
+    """)
+    catalog = Catalog.open(str(db))
+    index_is_never_wrongly_complete(catalog)
+    hits = SearchService(catalog).search("graph rewiring", limit=50).hits
+    assert len(hits) == 6
+    assert LexicalIndex.for_catalog(catalog).state(catalog).fresh and index_disagreements(catalog) == []
+    catalog.close()
+
+
 # ------------------------------------------------------------------------------------ embed
 def embedded_catalogue(tmp_path: Path) -> Path:
     db = tmp_path / "c.sqlite"
