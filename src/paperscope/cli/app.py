@@ -52,5 +52,8 @@ def print_json(data: Any) -> None:
 
 def fail(message: str, code: int = 1) -> None:
     """A clear one-line error for the user, never a stack trace."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    from rich.markup import escape
+
+    # the message is text, not markup ("[limits]" stays), and one line however long (logs, grep)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)

@@ -97,6 +97,12 @@ def search_command(
     if offset < 0:
         fail("--offset cannot be negative")
     text = " ".join(query or [])
+    from paperscope.limits import LimitExceeded, current
+
+    try:
+        current().check_query(text)
+    except LimitExceeded as exc:
+        fail(str(exc))
     catalog = open_existing_catalog(db)
     try:
         service = open_search_service(catalog, show_progress=True)

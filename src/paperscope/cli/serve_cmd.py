@@ -50,6 +50,9 @@ def serve(
     except Exception as exc:  # the pages without search still work; search explains its problem
         err_console.print(f"[yellow]search is unavailable: {exc}[/]", highlight=False)
     web_app.state.venues.get(web_app.state.catalog)  # count venues now, not on the first visitor's time
+    from paperscope.limits import current
+
+    head_bytes = current().request_head_bytes  # a search of the longest query the app takes reaches it
     err_console.print(f"paperscope on http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs; Ctrl+C stops)",
                       highlight=False)
     if workers > 1:
@@ -59,10 +62,11 @@ def serve(
         os.environ["PAPERSCOPE_ACCOUNTS"] = "1" if web_app.state.accounts is not None else "0"
         os.environ["PAPERSCOPE_PUBLIC"] = "1" if public else "0"
         uvicorn.run("paperscope.web.app:app_from_env", factory=True, workers=workers, host=host, port=port,
-                    log_level="warning", access_log=False, forwarded_allow_ips=forwarded_allow_ips)
+                    log_level="warning", access_log=False, forwarded_allow_ips=forwarded_allow_ips,
+                    h11_max_incomplete_event_size=head_bytes)
         return
     uvicorn.run(web_app, host=host, port=port, log_level="warning", access_log=False,
-                forwarded_allow_ips=forwarded_allow_ips)
+                forwarded_allow_ips=forwarded_allow_ips, h11_max_incomplete_event_size=head_bytes)
 
 
 def _without_password(location: str) -> str:

@@ -8,18 +8,16 @@ the rest is decoded as well as it can be, so one bad byte does not lose a whole 
 from __future__ import annotations
 
 import codecs
-import gzip
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol
 
+from paperscope import limits
 from paperscope.model import ImportItem, ImportOptions, Problem
 
 # A single line longer than this is not a record of any format we read (a 10 MB minified blob).
 MAX_LINE_CHARS = 1_000_000
-# Refuse to read sources larger than this (decompressed); a conference program is a few MB.
-MAX_SOURCE_BYTES = 512 * 1024 * 1024
 
 
 class SourceError(Exception):
@@ -76,6 +74,9 @@ def read_source(path: Path) -> Source:
     size = path.stat().st_size
     if size == 0:
         raise SourceError("the file is empty")
+    limit = limits.current().max_source_bytes
+    if size > limit:  # refused before reading: a file over the limit never enters memory
+        raise SourceError(f"the file is {limits.size_text(size)}; the limit is {limits.size_text(limit)}{_HINT}")
     raw = path.read_bytes()
     return Source(locator=locator, path=path, data=decompress_if_needed(raw))
 
@@ -87,29 +88,49 @@ def source_from_bytes(locator: str, raw: bytes) -> Source:
 
 
 def decompress_if_needed(raw: bytes) -> bytes:
-    """Gzip is read transparently; a truncated gzip keeps what could be decompressed."""
+    """Gzip is read transparently; a truncated gzip keeps what could be decompressed.
+
+    Sources over the size limit (``limits.max_source_bytes``, decompressed) are refused: a few
+    megabytes of gzip can expand to gigabytes, so decompression stops one byte past the limit.
+    """
+    limit = limits.current().max_source_bytes
     if raw[:2] != b"\x1f\x8b":
-        return _check_size(raw)
-    try:
-        return _check_size(gzip.decompress(raw))
-    except (OSError, EOFError, zlib.error):
-        # Truncated archive: keep the part that decompresses; the format's parser reports the cut.
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _check_size(raw, limit)
+    return _check_size(_gunzip(raw, limit), limit, " once decompressed")
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """The gzip members of ``raw`` decompressed, at most ``limit + 1`` bytes of them."""
+    parts: list[bytes] = []
+    size = 0
+    rest = raw
+    while rest[:2] == b"\x1f\x8b" and size <= limit:
+        member = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            partial = decompressor.decompress(raw)
+            part = member.decompress(rest, limit + 1 - size)
         except zlib.error as exc:
-            raise SourceError(f"corrupt gzip data ({exc})") from None
-        if not partial:
-            raise SourceError("corrupt gzip data: nothing could be decompressed") from None
-        return _check_size(partial)
+            if not parts:
+                raise SourceError(f"corrupt gzip data ({exc})") from None
+            break  # a damaged later member: keep the members before it
+        parts.append(part)
+        size += len(part)
+        if not member.eof:
+            break  # truncated (the format's parser reports the cut), or over the limit
+        rest = member.unused_data
+    if not size:
+        raise SourceError("corrupt gzip data: nothing could be decompressed")
+    return b"".join(parts)
 
 
-def _check_size(data: bytes) -> bytes:
-    if len(data) > MAX_SOURCE_BYTES:
-        raise SourceError(f"the source is {len(data) // 2**20} MB; the limit is {MAX_SOURCE_BYTES // 2**20} MB")
+def _check_size(data: bytes, limit: int, how: str = "") -> bytes:
+    if len(data) > limit:
+        raise SourceError(f"the source is larger than the {limits.size_text(limit)} limit{how}{_HINT}")
     if not data.strip():
         raise SourceError("the source has no content (only whitespace)")
     return data
+
+
+_HINT = f" ({limits.setting_name('max_source_bytes')} raises it)"
 
 
 def looks_binary(data: bytes) -> bool:

@@ -8,18 +8,23 @@ source's locator is the URL as given, so re-fetching the same URL updates the sa
 
 Every failure is a ``SourceError`` with a one-line reason: no connection, a timeout, an HTTP error
 status, a body over the size limit, or a response that is not text.
+
+Time is bounded three ways (``paperscope.limits``): connecting, each wait for data, and the whole
+fetch. The last matters for a server that drips a byte every few seconds: no single wait times out,
+so the fetch runs under one deadline for everything, redirects, headers and body included.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from paperscope import limits
 from paperscope.ingest.base import Source, SourceError, decompress_if_needed
 
-DEFAULT_TIMEOUT = 20.0
-DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 USER_AGENT = "paperscope/0.1 (+https://github.com/paperscope; research catalogue)"
 
 # Elements whose content is never text a reader sees.
@@ -39,37 +44,33 @@ _TEXT_TYPES = ("text/", "application/json", "application/ld+json", "application/
                "application/javascript", "application/gzip", "application/x-gzip", "application/octet-stream")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-]+)""", re.I)
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "text/html,application/json,text/csv,*/*;q=0.5",
+            "Accept-Encoding": "gzip, deflate"}
 
 
-def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES) -> Source:
-    """GET ``url`` and return it as a Source. Raises ``SourceError`` with a clear reason."""
+def fetch_url(url: str, timeout: float | None = None, max_bytes: int | None = None) -> Source:
+    """GET ``url`` and return it as a Source. Raises ``SourceError`` with a clear reason.
+
+    ``timeout`` bounds the whole fetch in seconds and ``max_bytes`` the body; by default both come
+    from ``paperscope.limits`` (``fetch_total_s``, ``fetch_max_bytes``), as do the bounds on
+    connecting and on each wait for data.
+    """
     if not url.lower().startswith(("http://", "https://")):
         raise SourceError(f"not an http(s) URL: {url}")
-    limits = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+    bounds = limits.current()
+    total = bounds.fetch_total_s if timeout is None else timeout
+    size_hint = _raises_it("fetch_max_bytes") if max_bytes is None else ""
+    max_bytes = bounds.fetch_max_bytes if max_bytes is None else max_bytes
+    waits = httpx.Timeout(min(bounds.fetch_read_s, total), connect=min(bounds.fetch_connect_s, total))
     try:
-        with httpx.Client(follow_redirects=True, timeout=limits, max_redirects=10,
-                          headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/json,text/csv,*/*;q=0.5",
-                                   "Accept-Encoding": "gzip, deflate"}) as client:
-            with client.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    reason = response.reason_phrase or httpx.codes.get_reason_phrase(response.status_code)
-                    raise SourceError(f"HTTP {response.status_code} {reason} from {response.url}")
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise SourceError(f"the response is {_size(int(declared))}; the limit is {_size(max_bytes)}")
-                chunks: list[bytes] = []
-                total = 0
-                for chunk in response.iter_bytes():
-                    total += len(chunk)
-                    if total > max_bytes:
-                        raise SourceError(f"the response is larger than the {_size(max_bytes)} limit")
-                    chunks.append(chunk)
-                body = b"".join(chunks)
-                content_type = response.headers.get("content-type", "")
+        body, content_type = _run(_download(url, waits, total, max_bytes, size_hint))
     except SourceError:
         raise
+    except TimeoutError:
+        time_hint = _raises_it("fetch_total_s") if timeout is None else ""
+        raise SourceError(f"timed out after {total:g} s (the whole fetch{time_hint}) fetching {url}") from None
     except httpx.TimeoutException as exc:
-        raise SourceError(f"timed out after {timeout:g} s ({_kind(exc)}) fetching {url}") from None
+        raise SourceError(f"timed out after {_wait_of(exc, waits):g} s ({_kind(exc)}) fetching {url}") from None
     except httpx.TooManyRedirects:
         raise SourceError(f"too many redirects fetching {url}") from None
     except httpx.ConnectError as exc:
@@ -77,6 +78,50 @@ def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAU
     except httpx.HTTPError as exc:
         raise SourceError(f"network error fetching {url}: {_reason(exc)}") from None
     return source_from_response(url, body, content_type)
+
+
+async def _download(url: str, waits: httpx.Timeout, total: float, max_bytes: int,
+                    size_hint: str) -> tuple[bytes, str]:
+    """(body, content type) of a GET, all of it within ``total`` seconds."""
+    async with asyncio.timeout(total):
+        async with httpx.AsyncClient(follow_redirects=True, timeout=waits, max_redirects=10,
+                                     headers=_HEADERS) as client:
+            async with client.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    reason = response.reason_phrase or httpx.codes.get_reason_phrase(response.status_code)
+                    raise SourceError(f"HTTP {response.status_code} {reason} from {response.url}")
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise SourceError(f"the response is {limits.size_text(int(declared))}; "
+                                      f"the limit is {limits.size_text(max_bytes)}{size_hint}")
+                chunks: list[bytes] = []
+                received = 0
+                async for chunk in response.aiter_bytes():
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise SourceError(f"the response is larger than the {limits.size_text(max_bytes)} limit"
+                                          f"{size_hint}")
+                    chunks.append(chunk)
+                return b"".join(chunks), response.headers.get("content-type", "")
+
+
+def _run(download):
+    """Run the download coroutine to its end from synchronous code, inside an event loop or not."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(download)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # asyncio.run cannot nest in a running loop
+        return pool.submit(asyncio.run, download).result()
+
+
+def _raises_it(field: str) -> str:
+    """Where a limit from the settings can be raised (nothing to say for one the caller chose)."""
+    return f"; {limits.setting_name(field)} raises it"
+
+
+def _wait_of(exc: Exception, waits: httpx.Timeout) -> float:
+    return (waits.connect if isinstance(exc, httpx.ConnectTimeout) else waits.read) or 0.0
 
 
 def source_from_response(url: str, body: bytes, content_type: str) -> Source:
@@ -229,14 +274,6 @@ def _looks_html(body: bytes) -> bool:
     head = body[:1024].lstrip().lower()
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
         head.startswith(b"<") and b"<html" in body[:4096].lower())
-
-
-def _size(n: int) -> str:
-    if n >= 2**20:
-        return f"{n / 2**20:.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{n} bytes"
 
 
 def _host(url: str) -> str:
