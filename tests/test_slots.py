@@ -116,6 +116,14 @@ def test_a_zone_starting_like_am_or_pm_is_the_zone_not_a_meridiem():
     assert parse_slot("Wed 20 July 11:00 am - 1:00 pm America/New_York", 2022).start == utc(2022, 7, 20, 15, 0)
 
 
+def test_a_year_at_the_ends_of_the_calendar_is_a_slot_error_not_a_crash():
+    # Found by the property tests: `ingest --year 9999` stopped on OverflowError.
+    with pytest.raises(SlotError, match="outside the range of dates"):
+        parse_slot("Dec 31 23:00 - 1:00 UTC", 9999)
+    with pytest.raises(SlotError, match="outside the range of dates"):
+        parse_slot("Jan 1 0:00 - 1:00 UTC+5", 1)
+
+
 def test_unknown_abbreviation_is_a_slot_error_naming_it():
     with pytest.raises(SlotError, match="XYZ"):
         parse_slot("Thu 21 July 12:30 - 12:35 XYZ", 2022)

@@ -285,11 +285,13 @@ def slot_from_parts(parts: SlotParts, year: int | None = None, *, default_tz: st
         day = date(year, parts.month, parts.day)
     except ValueError:
         raise SlotError(f"{parts.date_text!r} is not a date in {year}") from None
-    start = to_utc(day, *parts.start, tz_name)
     # An end before the start crosses midnight; "0:00 - 24:00" (or "midnight - midnight") is the whole day.
     crosses = parts.end < parts.start or parts.end == parts.start == (0, 0)
-    end_day = day + timedelta(days=1) if crosses else day
-    end = to_utc(end_day, *parts.end, tz_name)
+    try:
+        start = to_utc(day, *parts.start, tz_name)
+        end = to_utc(day + timedelta(days=1) if crosses else day, *parts.end, tz_name)
+    except OverflowError:  # --year 9999 and a slot past midnight, or year 1 east of Greenwich
+        raise SlotError(f"{parts.date_text!r} in {year} is outside the range of dates") from None
     return Slot(start, end, tz_name)
 
 
