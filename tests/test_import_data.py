@@ -463,6 +463,44 @@ def test_miniconf_broken_files_give_problems_and_the_rest_lands(tmp_path):
     assert any("year 2021" in n.message for n in notes)
 
 
+def test_miniconf_values_of_the_wrong_shape_are_problems_and_the_rest_lands(tmp_path):
+    # Found by the property tests: each of these files stopped the import with a TypeError,
+    # AttributeError or OverflowError, or gave a session without a name.
+    pytest.importorskip("yaml")
+    sitedata = tmp_path / "iclr2020_site" / "sitedata"
+    sitedata.mkdir(parents=True)
+    (sitedata / "papers.csv").write_text("UID,title,authors\np1,First Paper,A One\n", encoding="utf-8")
+    (sitedata / "poster_schedule.yml").write_text("- name: Mon Session 1\n  posters: 1\n")
+    (sitedata / "schedule.yml").write_text(
+        "time_slots: [1, 2]\nconference:\n- day: '9999-12-31'\n  events: {slot: 1}\n")
+    (sitedata / "paper_sessions.yml").write_text("1A: {name: Session 1A, papers: true}\n")
+    (sitedata / "plenary_sessions.yml").write_text(
+        "- title: null\n  sessions: [{name: Live, start_time: '2020-07-06 05:00:00'}]\n")
+    (sitedata / "main_calendar.json").write_text(json.dumps([
+        {"title": "Before time", "start": "0001-01-01T00:00:00+05:00", "end": "0001-01-01T01:00:00+05:00"}]))
+    papers, sessions, problems, _ = split(parse(MINICONF, read_source(tmp_path / "iclr2020_site")))
+    assert [p.title for p in papers] == ["First Paper"]
+    assert all(s.name for s in sessions)
+    messages = [p.message for p in problems]
+    assert "sitedata/schedule.yml: 'time_slots' should be a mapping, found a list; skipped" in messages
+    assert "sitedata/schedule.yml: the events of 9999-12-31 should be a list, found a mapping; skipped" in messages
+    assert "sitedata/paper_sessions.yml: the papers of session 'Session 1A' should be a list, found true/false; " \
+           "skipped" in messages
+    assert any(m.startswith("sitedata/plenary_sessions.yml: a session of the plenary sessions without a title")
+               for m in messages)
+
+
+def test_miniconf_a_lone_id_where_a_list_belongs_is_that_id(tmp_path):
+    pytest.importorskip("yaml")
+    sitedata = tmp_path / "iclr2020_site" / "sitedata"
+    sitedata.mkdir(parents=True)
+    (sitedata / "papers.csv").write_text("UID,title,authors\np1,First Paper,A One\n", encoding="utf-8")
+    (sitedata / "poster_schedule.yml").write_text("- name: Mon Session 1\n  posters: p1\n")
+    papers, _, problems, _ = split(parse(MINICONF, read_source(tmp_path / "iclr2020_site")))
+    assert not problems
+    assert [(p.title, p.appearance.session) for p in papers] == [("First Paper", "Mon Session 1")]
+
+
 def test_miniconf_rejects_a_folder_without_papers(tmp_path):
     (tmp_path / "sitedata").mkdir()
     (tmp_path / "sitedata" / "config.yml").write_text("name: X\n")
@@ -535,6 +573,22 @@ def test_csv_odd_cases_and_line_numbers():
     assert problems[0].raw == ",Carol Poe,An abstract without a title,,,,,,,"
     assert problems[1].line == 7 and "11 fields but the header (line 1) has 10" in problems[1].message
     assert any("read as UTC" in n.message for n in notes)
+
+
+def test_times_outside_the_range_of_dates_and_impossible_offsets_are_problems():
+    # Found by fuzzing the importers: these stopped the import with OverflowError / ValueError.
+    text = ("title,start,end\n"
+            "Before Time,0001-01-01 00:00 +05:00,\n"
+            "Odd Offset,2022-07-21 12:30 +99,\n"
+            "After Time,9999-12-31 23:30,0:30\n"
+            "Fine,2022-07-21 12:30 +02:00,13:00\n")
+    papers, _, problems, _ = split(parse(TABULAR, source_from_bytes("/tmp/times.csv", text.encode())))
+    assert [p.title for p in papers] == ["Fine"]
+    assert [(p.line, p.message) for p in problems] == [
+        (2, "line 2: start 0001-01-01 00:00 +05:00 is outside the range of dates"),
+        (3, "line 3: start unknown time zone '+99'"),
+        (4, "line 4: end '0:30' falls after the last representable date"),
+    ]
 
 
 def test_semicolon_csv_and_tsv():

@@ -134,7 +134,10 @@ def _utc(value: Any) -> datetime | None:
             return None
     if dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        return dt.astimezone(timezone.utc)
+    except OverflowError:  # year 1 east of Greenwich: no instant to keep
+        return None
 
 
 def _clock(text: str) -> time | None:
@@ -297,6 +300,27 @@ class _SiteReader:
             line = mark.line + 1 if mark is not None else None
             self.problem(path, f"not valid YAML ({getattr(exc, 'problem', None) or exc})", line=line)
             return None
+
+    def as_list(self, name: str, what: str, value: Any) -> list:
+        """``value`` where the file should hold a list: the list itself, a lone id or name as a list
+        of one (hand-edited files drop the brackets), nothing when it is missing; a mapping or a
+        true/false there is reported, naming the file and the field, and skipped."""
+        if isinstance(value, list):
+            return value
+        if value is None or value == "":
+            return []
+        if isinstance(value, (dict, bool)):
+            self.problem(self.site / name, f"{what} should be a list, found {_kind(value)}; skipped")
+            return []
+        return [value]
+
+    def as_mapping(self, name: str, what: str, value: Any) -> dict:
+        """``value`` where the file should hold a mapping; anything else is reported and skipped."""
+        if isinstance(value, dict):
+            return value
+        if value is not None and value != "":
+            self.problem(self.site / name, f"{what} should be a mapping, found {_kind(value)}; skipped")
+        return {}
 
     def add_session(self, sess: _Session, *aliases: str) -> _Session:
         existing = self.sessions.get(sess.key)
@@ -554,13 +578,13 @@ class _SiteReader:
         if not isinstance(data, dict):
             return
         slots: dict[str, tuple[time, time]] = {}
-        for slot, value in (data.get("time_slots") or {}).items():
+        for slot, value in self.as_mapping("schedule.yml", "'time_slots'", data.get("time_slots")).items():
             if isinstance(value, list) and len(value) == 2:
                 a, b = _clock(str(value[0])), _clock(str(value[1]))
                 if a and b:
                     slots[str(slot)] = (a, b)
         speakers = self._speakers()
-        for day_entry in data.get("conference") or []:
+        for day_entry in self.as_list("schedule.yml", "'conference'", data.get("conference")):
             if not isinstance(day_entry, dict):
                 continue
             try:
@@ -568,14 +592,14 @@ class _SiteReader:
             except ValueError:
                 continue
             self.weekday_dates.setdefault(day.weekday(), day)
-            for event in day_entry.get("events") or []:
+            for event in self.as_list("schedule.yml", f"the events of {day}", day_entry.get("events")):
                 if not isinstance(event, dict) or str(event.get("slot")) not in slots:
                     continue
                 a, b = slots[str(event["slot"])]
                 starts = datetime.combine(day, a, tzinfo=timezone.utc)
-                ends = datetime.combine(day, b, tzinfo=timezone.utc)
-                if ends <= starts:
-                    ends += timedelta(days=1)
+                ends = _end_after(starts, datetime.combine(day, b, tzinfo=timezone.utc))
+                if ends is None:
+                    continue
                 etype = str(event.get("type") or "").lower()
                 short = str(event.get("short") or "")
                 if etype == "poster" and _POSTER_SHORT.match(short):
@@ -586,6 +610,8 @@ class _SiteReader:
                                      *_weekday_aliases(day, n))
                     continue
                 name = _clean(event.get("name")) or short or etype
+                if not name:
+                    continue  # nothing says what the slot holds
                 kind = "expo" if etype == "expo" else kind_for(name, etype)
                 speaker = speakers.get(str(event.get("id"))) if etype == "qa" else None
                 if speaker is not None:
@@ -602,7 +628,7 @@ class _SiteReader:
         if isinstance(data, dict):
             data = data.get("speakers")
         out: dict[str, dict] = {}
-        for s in data or []:
+        for s in self.as_list("speakers.yml", "'speakers'", data):
             if isinstance(s, dict) and s.get("id") is not None:
                 out[str(s["id"])] = s
         return out
@@ -626,7 +652,9 @@ class _SiteReader:
                 timed = _hhmm_on(day, time_text) if day else None
                 if not timed:
                     continue  # "All Day", "Wednesday/Thursday": no single time to keep
-                full = f"{name}: {label}" if label else name
+                full = f"{name}: {label}" if label and name else name or label
+                if not full:
+                    continue
                 self.program.append(SessionRecord(name=full, kind="social", starts_at=timed[0], ends_at=timed[1],
                                                   key=f"social:{full}|{timed[0].isoformat()}"))
 
@@ -641,13 +669,15 @@ class _SiteReader:
             if not isinstance(entry, dict) or not entry.get("name"):
                 continue
             name = _clean(entry["name"])
+            if not name:
+                continue
             sess = self.find_session(name)
             if sess is None:
                 sess = self.add_session(_Session(key=_poster_key(name) or f"session:{name}", name=name, kind="poster"))
             else:
                 sess.name = name  # the site's own spelling ("Tues Session 1")
                 self.by_name.setdefault(_norm(name), sess)
-            for poster in entry.get("posters") or []:
+            for poster in self.as_list("poster_schedule.yml", f"the posters of {name!r}", entry.get("posters")):
                 uid = poster.get("id") if isinstance(poster, dict) else poster
                 self._attach(str(uid or ""), sess.key)
 
@@ -668,11 +698,13 @@ class _SiteReader:
             if not isinstance(day_entry, dict):
                 continue
             day = _clean(day_entry.get("day"))
-            for number, section in enumerate(day_entry.get("section") or [], start=1):
+            sections = self.as_list("oral_schedule.yml", f"the sections of {day or 'a day'}", day_entry.get("section"))
+            for number, section in enumerate(sections, start=1):
                 if not isinstance(section, dict):
                     continue
-                ids = [str(i).strip() for i in section.get("ids") or [] if str(i or "").strip()]
                 theme = _clean(section.get("theme"))
+                listed = self.as_list("oral_schedule.yml", f"the ids of {theme or 'a section'}", section.get("ids"))
+                ids = [str(i).strip() for i in listed if str(i or "").strip()]
                 if not ids or not (day or theme):
                     continue
                 name = f"Orals {day}: {theme}" if day and theme else f"Orals: {theme or day}"
@@ -690,13 +722,15 @@ class _SiteReader:
         for sid, entry in data.items():
             if not isinstance(entry, dict):
                 continue
-            short = _clean(entry.get("name")) or str(sid)
+            short = _clean(entry.get("name")) or _clean(sid)
             name = _clean(entry.get("long_name")) or short
+            if not name:
+                continue
             kind = kind_for(short) or "qa"
             sess = self.add_session(_Session(key=f"session:{sid}", name=name, kind=kind,
                                              starts_at=_utc(entry.get("start_time")),
                                              ends_at=_utc(entry.get("end_time"))), str(sid), short)
-            for uid in entry.get("papers") or []:
+            for uid in self.as_list("paper_sessions.yml", f"the papers of session {name!r}", entry.get("papers")):
                 self._attach(str(uid), sess.key)
 
     # ---------------------------------------------------------------- ACL 2020
@@ -722,7 +756,7 @@ class _SiteReader:
                     sess = self.add_session(_Session(key=f"session:{sid}", name=name,
                                                      kind="demo" if sid.startswith("D") else "qa",
                                                      starts_at=starts, ends_at=_utc(entry.get("end_time"))), sid)
-                for uid in entry.get("papers") or []:
+                for uid in self.as_list(path.name, f"the papers of session {sid!r}", entry.get("papers")):
                     self._attach(str(uid), sess.key)
 
     # ---------------------------------------------------------------- program lists (EMNLP-style)
@@ -756,8 +790,13 @@ class _SiteReader:
                         full = title
                         this_kind = kind_for(title, "plenary") or "plenary"
                     else:
-                        full = f"{title}: {sub_name}" if sub_name and sub_name.lower() != title.lower() else title
+                        full = f"{title}: {sub_name}" if title and sub_name and sub_name.lower() != title.lower() \
+                            else title or sub_name
                         this_kind = kind
+                    if not full:
+                        self.problem(self.site / name, f"a session of the {calendar_type} without a title; skipped",
+                                     raw=record_json(entry))
+                        continue
                     self.program.append(SessionRecord(name=full, kind=this_kind, starts_at=starts, ends_at=ends,
                                                       key=f"{kind or 'plenary'}:{full}|{starts.isoformat()}"))
 
@@ -832,6 +871,16 @@ class _SiteReader:
             yield rec
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "a number" if isinstance(value, (int, float)) else "text"
+
+
 def _norm(name: str) -> str:
     return " ".join(name.replace("+", " ").lower().split())
 
@@ -891,10 +940,18 @@ def _hhmm_on(day: date | None, text: Any) -> tuple[datetime, datetime] | None:
     if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59:
         return None
     starts = datetime.combine(day, time(h1, m1), tzinfo=timezone.utc)
-    ends = datetime.combine(day, time(h2 % 24, m2), tzinfo=timezone.utc)
-    if ends <= starts:
-        ends += timedelta(days=1)
-    return starts, ends
+    ends = _end_after(starts, datetime.combine(day, time(h2 % 24, m2), tzinfo=timezone.utc))
+    return (starts, ends) if ends else None
+
+
+def _end_after(starts: datetime, ends: datetime) -> datetime | None:
+    """The end of a range printed as clock times: an end before the start is on the next day
+    (None when that day is past the last representable date)."""
+    if ends > starts:
+        return ends
+    if ends.date() == date.max:
+        return None
+    return ends + timedelta(days=1)
 
 
 IMPORTER = MiniConfImporter()

@@ -66,7 +66,7 @@ import csv
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -108,8 +108,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "presentation": ("presentation", "presentation_type", "type", "format", "paper_type"),
     "award": ("award", "awards", "prize"),
     "decision": ("decision", "status", "acceptance", "outcome"),
-    "start": ("start", "start_time", "starts_at", "starttime", "begin", "start_datetime"),
-    "end": ("end", "end_time", "ends_at", "endtime", "finish", "end_datetime"),
+    "start": ("start", "start_time", "starts_at", "starttime", "begin", "start_datetime", "starts_at_utc"),
+    "end": ("end", "end_time", "ends_at", "endtime", "finish", "end_datetime", "ends_at_utc"),
     "date": ("date", "day"),
     "time": ("time", "slot", "time_slot"),
     "timezone": ("timezone", "tz", "time_zone"),
@@ -188,6 +188,8 @@ def _zone(token: str):
     m = _OFFSET.match(token)
     if m:
         delta = timedelta(hours=int(m.group("h")), minutes=int(m.group("m") or 0))
+        if delta >= timedelta(hours=24):  # "+99" is no offset of any clock
+            return None, None
         return timezone(delta if m.group("sign") == "+" else -delta), None
     if "/" in token:
         try:
@@ -243,7 +245,10 @@ def to_utc(day: str, clock: str | None, zone_text: str, zone_column: str | None,
         tz, name = _zone(token)
         if tz is None:
             return None, None, f"unknown time zone {token!r}", False
-        return naive.replace(tzinfo=tz).astimezone(timezone.utc), name, None, False
+        try:
+            return naive.replace(tzinfo=tz).astimezone(timezone.utc), name, None, False
+        except OverflowError:  # 0001-01-01 00:00 east of Greenwich is before the first representable instant
+            return None, None, f"{day} {clock or ''} {token} is outside the range of dates", False
     return naive.replace(tzinfo=timezone.utc), None, None, True
 
 
@@ -804,7 +809,11 @@ class _Context:
             if dt.tzinfo is None:
                 self.assumed_utc += 1
                 dt = dt.replace(tzinfo=timezone.utc)
-            start = (dt.astimezone(timezone.utc).strftime("%Y-%m-%d"), dt.astimezone(timezone.utc).strftime("%H:%M:%S"), "UTC")
+            try:
+                dt = dt.astimezone(timezone.utc)
+            except OverflowError:
+                return f"start time {start_raw!r} is outside the range of dates"
+            start = (dt.strftime("%Y-%m-%d"), dt.strftime("%H:%M:%S"), "UTC")
         end = split_when(end_raw) if end_raw else None
         if end_raw and end is None:
             return f"end time {end_raw!r} is not ISO 8601 or 'HH:MM zone'"
@@ -825,6 +834,8 @@ class _Context:
             if problem:
                 return f"end {problem}"
             if ends is not None and starts is not None and ends < starts and not e_day:
+                if ends.date() == date.max:
+                    return f"end {end_raw!r} falls after the last representable date"
                 ends += timedelta(days=1)  # 23:30 - 0:30
             tz_name = tz_name or tz2
         return starts, ends, tz_name
