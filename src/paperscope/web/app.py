@@ -20,9 +20,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from paperscope import limits
 from paperscope.catalog.store import Catalog
 from paperscope.web import models as m
-from paperscope.web import search_view, urls, views
+from paperscope.web import guards, search_view, urls, views
 from paperscope.web.timefmt import COMMON_ZONES, ViewerZone, resolve_zone
 
 log = logging.getLogger("paperscope.web")
@@ -145,7 +146,11 @@ def create_app(db: str, catalog: Catalog | None = None, accounts: bool | None = 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         message = "There is no page at this address." if exc.status_code == 404 else str(exc.detail)
-        return error_page(request, exc.status_code, message)
+        response = error_page(request, exc.status_code, message)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # HTTP requires Allow, listing every method of the path
+            response.headers["allow"] = guards.allowed_methods(request)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
@@ -221,15 +226,21 @@ def create_app(db: str, catalog: Catalog | None = None, accounts: bool | None = 
         return PlainTextResponse("ok")
 
     # ------------------------------------------------------------------ REST API
+    query_chars = limits.current().max_query_chars  # each part of a search query, as the schema says
+
     @app.get("/api/search", response_model=m.SearchPage, tags=["search"])
     def api_search(
         request: Request,
-        q: str = Query("", description='Query: words, "phrases", -exclusions, author:, venue:, year:, type:, award:, session:, topic:'),
+        q: str = Query("", max_length=query_chars,
+                       description='Query: words, "phrases", -exclusions, author:, venue:, year:, type:, award:, session:, topic:'),
         mode: str = Query("keyword", description="keyword (default), meaning or hybrid; without vectors search uses keywords and says so"),
         page: int = Query(1, ge=1, le=10_000),
         sort: str = Query("relevance", description="relevance or date"),
-        venue: str = "", year: str = "", type: str = "", award: str = "", session: str = "",
-        topic: str = Query("", description="a topic id of the map of all papers (see /api/topics), or words of its label"),
+        venue: str = Query("", max_length=query_chars), year: str = Query("", max_length=query_chars),
+        type: str = Query("", max_length=query_chars), award: str = Query("", max_length=query_chars),
+        session: str = Query("", max_length=query_chars),
+        topic: str = Query("", max_length=query_chars,
+                           description="a topic id of the map of all papers (see /api/topics), or words of its label"),
         tz: str | None = Query(None, description="IANA time zone for slots, e.g. Europe/Paris"),
     ):
         """Ranked, faceted search (the JSON of `/search`)."""
@@ -278,6 +289,7 @@ def create_app(db: str, catalog: Catalog | None = None, accounts: bool | None = 
     from paperscope.web import auth
 
     auth.install(app, catalog, accounts, public)  # server mode: accounts, sessions, CSRF; the laptop: nothing
+    guards.install(app, error_page)  # body size limits, query length, the errors the API documents
     return app
 
 

@@ -32,6 +32,7 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from paperscope.accounts import (
     LOCAL_USER,
@@ -41,6 +42,7 @@ from paperscope.accounts import (
     RateLimited,
     User,
 )
+from paperscope.web.guards import RowId, errors, wrong_method
 
 log = logging.getLogger("paperscope.web")
 router = APIRouter()
@@ -190,29 +192,37 @@ class AuthMiddleware:
         state.update(user=user, session=session, auth_via=via)
         secure = _is_https(scope)
 
+        async def refuse(status: int, message: str, headers: list | None = None) -> None:
+            if wrong_method(scope):  # the path takes other methods only: the app answers 405, nothing is read
+                return await self.app(scope, receive, send)
+            return await _plain(send, scope, status, message, headers)
+
         if method not in SAFE_METHODS:
             origin = _header(scope, b"origin")
             if origin and (origin == "null" or urlparse(origin).netloc not in self._own_hosts(scope)):
-                return await _plain(send, scope, 403, "This request came from another site; it was refused.")
+                return await refuse(403, "This request came from another site; it was refused.")
             if via != "token":
                 expected = session.csrf_token if session else cookies.get(CSRF_COOKIE, "")
                 supplied = _header(scope, CSRF_HEADER.encode())
                 if not supplied:
-                    body, supplied = await _form_token(scope, receive)
+                    try:
+                        body, supplied = await _form_token(scope, receive)
+                    except UnreadableForm as exc:
+                        return await refuse(400, f"This form could not be read: {str(exc).rstrip('.')}.")
                     if body is None:
-                        return await _plain(send, scope, 413, "That upload is too large.")
+                        return await refuse(413, "That upload is too large.")
                     receive = _replay(body)
                 if not expected or not supplied or not secrets.compare_digest(expected, supplied):
-                    return await _plain(send, scope, 403, "This form has expired (its security token does not match). "
-                                                          "Reload the page and try again.")
+                    return await refuse(403, "This form has expired (its security token does not match). "
+                                             "Reload the page and try again.")
         if user is None and not _is_public(path, method, self.public):
-            if _wants_html(scope) and method in ("GET", "HEAD"):
+            if _wants_html(scope) and method in ("GET", "HEAD") and not wrong_method(scope):
                 target = path + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
                 return await _redirect(send, "/login?" + urlencode({"next": target}))
-            return await _plain(send, scope, 401, "Sign in first (or send an API token: Authorization: Bearer ...).",
+            return await refuse(401, "Sign in first (or send an API token: Authorization: Bearer ...).",
                                 headers=[(b"www-authenticate", b'Bearer realm="paperscope"')])
         if (path.startswith("/admin") or path.startswith("/api/admin")) and user is not None and not user.is_admin:
-            return await _plain(send, scope, 403, "Only an administrator may open this page.")
+            return await refuse(403, "Only an administrator may open this page.")
 
         if session is not None and via == "session" and cookies.get(CSRF_COOKIE) != session.csrf_token:
             # pages below read the form token from the csrf cookie: let them see the session's (and the
@@ -252,6 +262,10 @@ class AuthMiddleware:
         return (session.user, session, "session") if session else (None, None, None)
 
 
+class UnreadableForm(ValueError):
+    """A request body that says it is a form but cannot be parsed as one."""
+
+
 async def _form_token(scope, receive) -> tuple[bytes | None, str]:
     """Read the body (to be replayed to the app) and the ``csrf`` field of a form in it."""
     chunks, size = [], 0
@@ -274,7 +288,12 @@ async def _form_token(scope, receive) -> tuple[bytes | None, str]:
         from starlette.requests import Request as StarletteRequest
 
         form_request = StarletteRequest(scope, _replay(body))
-        form = await form_request.form()
+        try:
+            form = await form_request.form()
+        except StarletteHTTPException as exc:  # what Starlette makes of a malformed multipart body
+            raise UnreadableForm(str(exc.detail)) from None
+        except (MultiPartException, KeyError, ValueError) as exc:
+            raise UnreadableForm(str(exc) or type(exc).__name__) from None
         token = form.get("csrf")
         await form.close()
         return body, token if isinstance(token, str) else ""
@@ -669,8 +688,8 @@ def api_token_create(request: Request, body: TokenIn) -> dict[str, Any]:
     return {"id": token_id, "token": token}
 
 
-@router.delete("/api/account/tokens/{token_id}", tags=["account"])
-def api_token_delete(request: Request, token_id: int) -> dict[str, Any]:
+@router.delete("/api/account/tokens/{token_id:int}", tags=["account"], responses=errors(404))
+def api_token_delete(request: Request, token_id: RowId) -> dict[str, Any]:
     """Revoke one of your API tokens."""
     me = _me(request)
     if not _service(request).revoke_token(me, token_id):

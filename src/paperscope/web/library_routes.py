@@ -20,12 +20,14 @@ it (the multi-user server), else the laptop's single user ``"local"``.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlencode, urlparse
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel
+
+from paperscope.web.guards import DateOrEmpty, RowId, errors
 
 router = APIRouter()
 CSRF_COOKIE = "csrf"
@@ -310,7 +312,8 @@ def library_page(request: Request, tag: str = "", state: str = "", q: str = ""):
 
 
 @router.get("/api/library", tags=["library"])
-def api_library(request: Request, tag: str = "", state: str = "", q: str = "") -> dict[str, Any]:
+def api_library(request: Request, tag: str = "", state: Literal["", "unread", "reading", "read"] = "",
+                q: str = "") -> dict[str, Any]:
     """Your library: entries (saved catalogue papers and profile-only papers) with tags, notes, read state."""
     return _library_data(request, tag, state, q)
 
@@ -436,15 +439,17 @@ class SaveIn(BaseModel):
     paper_id: str
     tags: list[str] = []
     note: str | None = None
-    read_state: str | None = None
+    read_state: Literal["unread", "reading", "read"] | None = None
 
 
-@router.post("/api/library", tags=["library"])
+@router.post("/api/library", tags=["library"], responses=errors(404, 415))
 def api_library_save(request: Request, body: SaveIn) -> dict[str, Any]:
     """Save a catalogue paper (saving again adds tags and keeps the rest)."""
     from paperscope import library as lib
 
     _require_json(request)
+    if _catalog(request).paper(body.paper_id) is None:
+        raise HTTPException(404, f"No paper with id “{body.paper_id}” in this catalogue.")
     try:
         entry, new = lib.save(_catalog(request), library_user(request), body.paper_id, body.tags, body.note, body.read_state)
     except lib.LibraryError as exc:
@@ -452,8 +457,8 @@ def api_library_save(request: Request, body: SaveIn) -> dict[str, Any]:
     return {"entry": _entry_view(entry), "new": new}
 
 
-@router.delete("/api/library/{entry_id}", tags=["library"])
-def api_library_remove(request: Request, entry_id: int) -> dict[str, Any]:
+@router.delete("/api/library/{entry_id:int}", tags=["library"], responses=errors(404))
+def api_library_remove(request: Request, entry_id: RowId) -> dict[str, Any]:
     """Remove one entry of your library."""
     from paperscope import library as lib
 
@@ -497,10 +502,10 @@ def foryou_page(request: Request, tag: str = "", since: str = "", limit: int = Q
 
 @router.get("/api/recommend", tags=["library"])
 def api_recommend(request: Request, tag: str = Query("", description="A tag of your library (default: all of it)"),
-                  since: str = Query("", description="Only papers added since this date, YYYY-MM-DD"),
+                  since: DateOrEmpty = Query("", description="Only papers added since this date, YYYY-MM-DD"),
                   limit: int = Query(20, ge=1, le=100)) -> dict[str, Any]:
     """Papers for you, each with its reason; saved, seen and "not relevant" papers left out."""
-    return _foryou_data(request, tag, since, limit)
+    return _foryou_data(request, tag, str(since), limit)
 
 
 @router.get("/foryou/open/{paper_id}", include_in_schema=False)
@@ -542,7 +547,7 @@ class FeedbackIn(BaseModel):
     tag: str | None = None
 
 
-@router.post("/api/feedback", tags=["library"])
+@router.post("/api/feedback", tags=["library"], responses=errors(404, 415))
 def api_feedback(request: Request, body: FeedbackIn) -> dict[str, Any]:
     """Mark a paper "not relevant": it is hidden, and papers like it are demoted."""
     from paperscope.recommend import RecommendError, mark_not_relevant

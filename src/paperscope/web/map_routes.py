@@ -33,11 +33,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from paperscope import topics as t
+from paperscope.web.guards import YearOrEmpty, errors
 
 log = logging.getLogger("paperscope.web")
 router = APIRouter()
 
 MAX_SELECTION_LIST = 200
+BUSY = "other topic maps are being computed; ask again after Retry-After seconds"
+RETRY_LATER = {"Retry-After": "30"}
 _PAYLOADS: "OrderedDict[str, bytes]" = OrderedDict()   # map key -> its JSON
 _PAYLOADS_LOCK = threading.Lock()
 _PAYLOADS_MAX = 4
@@ -218,8 +221,10 @@ def map_page(request: Request, venue: str = "", year: str = "", within: str = ""
 
 
 @router.get("/api/map", tags=["topics"], response_model=MapStatus, status_code=200,
-            responses={202: {"model": MapStatus, "description": "the map is being computed; poll again"}})
-def api_map(request: Request, venue: str = "", year: str = "",
+            responses={202: {"model": MapStatus, "description": "the map is being computed; poll again"},
+                       404: {"model": MapStatus, "description": "no papers in this scope (status failed)"},
+                       429: {"model": MapStatus, "description": BUSY}})
+def api_map(request: Request, venue: str = "", year: YearOrEmpty = "",
             within: str = Query("", description="a search query whose results are the scope"),
             q: str = Query("", description="a search to highlight: its matches come as `highlight` point indices")):
     """Every paper of a scope as a point (x, y, fine topic, title), the topics (broad and fine, with
@@ -228,6 +233,9 @@ def api_map(request: Request, venue: str = "", year: str = "",
     catalog = _catalog(request)
     try:
         tmap, job, fresh = t.map_status(catalog, scope)
+    except t.TopicsBusy as exc:
+        return JSONResponse({"status": "computing", "message": f"{str(exc)[:1].upper()}{str(exc)[1:]}.",
+                             "scope": scope.params(), "progress": None}, status_code=429, headers=RETRY_LATER)
     except t.TopicsError as exc:
         return JSONResponse({"status": "failed", "message": str(exc), "scope": scope.params(), "progress": None},
                             status_code=404)
@@ -259,7 +267,7 @@ def _matches(catalog, tmap: t.TopicMap, q: str) -> list[int]:
     return sorted(i for i in (tmap.position(p) for p in ids) if i is not None)
 
 
-@router.get("/api/map/match", tags=["topics"])
+@router.get("/api/map/match", tags=["topics"], responses=errors(404))
 def api_map_match(request: Request, q: str = Query(..., description="search query (the search language)"),
                   key: str = Query(..., description="the map's key, from /api/map")):
     """The points of a map (indices into its arrays) whose papers match a search."""
@@ -271,7 +279,7 @@ def api_map_match(request: Request, q: str = Query(..., description="search quer
     return JSONResponse({"q": q, "key": tmap.key, "total": len(matches), "matches": matches})
 
 
-@router.get("/api/map/layers", tags=["topics"])
+@router.get("/api/map/layers", tags=["topics"], responses=errors(404))
 def api_map_layers(request: Request, key: str = Query(..., description="the map's key, from /api/map")):
     """The user's library and recommended papers on a map (point indices; null when there are none)."""
     tmap = t.load_topic_map(_catalog(request), key)
@@ -286,7 +294,7 @@ class SelectionIn(BaseModel):
     ids: list[str] = Field(default_factory=list, description="or paper ids")
 
 
-@router.post("/api/map/selection", tags=["topics"])
+@router.post("/api/map/selection", tags=["topics"], responses=errors(404))
 def api_map_selection(request: Request, body: SelectionIn, tz: str | None = None):
     """The papers picked on a map (lasso or box) and their key phrases against the rest of the scope."""
     catalog = _catalog(request)
@@ -319,6 +327,8 @@ def _topics_data(request: Request, scope: t.Scope) -> tuple[dict[str, Any], int]
     catalog = _catalog(request)
     try:
         tmap, job, fresh = t.map_status(catalog, scope)
+    except t.TopicsBusy as exc:
+        raise HTTPException(429, f"{str(exc)[:1].upper()}{str(exc)[1:]}.", headers=RETRY_LATER) from None
     except t.TopicsError as exc:
         raise _not_found(str(exc)) from None
     progress = job.progress() if job is not None else None
@@ -346,8 +356,9 @@ def topics_page(request: Request, venue: str = "", year: str = "", within: str =
                    status=200 if status == 202 else status)
 
 
-@router.get("/api/topics", tags=["topics"])
-def api_topics(request: Request, venue: str = "", year: str = "", q: str = Query("", description="search query: its results are the scope"),
+@router.get("/api/topics", tags=["topics"],
+            responses={202: {"description": "the map is being computed; poll again"}, **errors(404, 429)})
+def api_topics(request: Request, venue: str = "", year: YearOrEmpty = "", q: str = Query("", description="search query: its results are the scope"),
                within: str = ""):
     """The topics of a scope: broad topics, each with its fine topics (labels, key phrases, sizes,
     most central papers). HTTP 202 with progress while the map is computed."""
@@ -381,7 +392,7 @@ def topic_page(request: Request, topic_id: str, all: str = "", tz: str | None = 
     return _render(request, "topic.html", tz, {"t": data}, json_data=data)
 
 
-@router.get("/api/topic/{topic_id}", tags=["topics"])
+@router.get("/api/topic/{topic_id}", tags=["topics"], responses=errors(404))
 def api_topic(request: Request, topic_id: str, limit: int = Query(100, ge=1, le=100_000), tz: str | None = None):
     """A topic: its label, key phrases, parent and sub-topics, and its papers, most central first."""
     return JSONResponse(_topic_data(request, topic_id, tz, limit))

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode, urlparse
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from paperscope.schedule import (
     LOCAL_USER,
@@ -37,9 +37,11 @@ from paperscope.schedule import (
     schedule_json,
     session_agenda_row,
 )
+from paperscope.web.guards import ROW_ID_MAX, DayOrAll, ProgramYearOrEmpty, RowId, errors
 
 router = APIRouter()
 CSRF_COOKIE = "csrf"
+MAX_INTERESTS_CHARS = 20_000
 
 PLANNER_CSS = """
 .planner-day { margin: 1.2rem 0 .4rem; }
@@ -228,12 +230,12 @@ def schedule_page(request: Request, venue: str = "", year: str = "", day: str = 
     return _render(request, "schedule.html", zone, {"s": data, "starred": starred}, json_data=data)
 
 
-@router.get("/api/schedule", response_model=ScheduleOut, tags=["planner"])
-def api_schedule(request: Request, venue: str = Query("", description="e.g. ICLR"), year: str = "",
-                 day: str = Query("", description="YYYY-MM-DD in the zone, or 'all' (default: the first day)"),
+@router.get("/api/schedule", response_model=ScheduleOut, tags=["planner"], responses=errors(404))
+def api_schedule(request: Request, venue: str = Query("", description="e.g. ICLR"), year: ProgramYearOrEmpty = "",
+                 day: DayOrAll = Query("", description="YYYY-MM-DD in the zone, or 'all' (default: the first day)"),
                  tz: str | None = Query(None, description="IANA time zone, e.g. Europe/Berlin")):
     """A conference's program by local day and room, each session with its papers."""
-    return _schedule_data(request, venue, year, day, tz)[1]
+    return _schedule_data(request, venue, str(year), str(day), tz)[1]
 
 
 @router.get("/planner.css", include_in_schema=False)
@@ -365,7 +367,7 @@ def _resolve(request: Request, keep: str) -> dict[str, Any]:
 class StarIn(BaseModel):
     key: str
     venue: str
-    year: int | None = None
+    year: int | None = Field(None, ge=1900, le=2200)
 
 
 def _require_json(request: Request) -> None:
@@ -373,15 +375,15 @@ def _require_json(request: Request) -> None:
         raise HTTPException(415, "Send JSON (Content-Type: application/json).")
 
 
-@router.post("/api/agenda", tags=["planner"])
+@router.post("/api/agenda", tags=["planner"], responses=errors(404, 415))
 def api_agenda_add(request: Request, body: StarIn) -> dict[str, Any]:
     """Star a talk, poster or session by the ``key`` the schedule gives it."""
     _require_json(request)
     return _star(request, body.key, body.venue, str(body.year or ""))
 
 
-@router.delete("/api/agenda/{item_id}", tags=["planner"])
-def api_agenda_remove(request: Request, item_id: int) -> dict[str, Any]:
+@router.delete("/api/agenda/{item_id:int}", tags=["planner"], responses=errors(404))
+def api_agenda_remove(request: Request, item_id: RowId) -> dict[str, Any]:
     """Unstar one item of your agenda."""
     from paperscope.catalog.agenda import remove_agenda_items
 
@@ -392,10 +394,10 @@ def api_agenda_remove(request: Request, item_id: int) -> dict[str, Any]:
 
 
 class ResolveIn(BaseModel):
-    keep: int
+    keep: int = Field(ge=1, le=ROW_ID_MAX)
 
 
-@router.post("/api/agenda/resolve", tags=["planner"])
+@router.post("/api/agenda/resolve", tags=["planner"], responses=errors(404, 415))
 def api_agenda_resolve(request: Request, body: ResolveIn) -> dict[str, Any]:
     """Keep one item and unstar everything that clashes with it."""
     _require_json(request)
@@ -464,7 +466,7 @@ def _plan(request: Request, venue: str, year: str, text: str, day: str, mpp: str
     if method not in ("auto", "embedding", "tfidf"):
         raise HTTPException(400, "The relevance method is auto, embedding or tfidf.")
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()][:50]
-    if len(text or "") > 20000:
+    if len(text or "") > MAX_INTERESTS_CHARS:
         raise HTTPException(400, "Those interests are too long; a few lines are enough.")
     interests = _interest_lines(request, lines)
     try:
@@ -503,11 +505,14 @@ def plan_page(request: Request, venue: str = "", year: str = "", text: str = "",
                    json_data=data or {"plan": None, "form": form})
 
 
-@router.get("/api/plan", tags=["planner"])
-def api_plan(request: Request, venue: str, text: str = Query(..., description="Interests, one per line: free text, paper ids or titles"),
-             year: str = "", day: str = "", mpp: str = "5", tz: str | None = None, method: str = "auto") -> dict[str, Any]:
+@router.get("/api/plan", tags=["planner"], responses=errors(404))
+def api_plan(request: Request, venue: str,
+             text: str = Query(..., max_length=MAX_INTERESTS_CHARS, description="Interests, one per line: free text, paper ids or titles"),
+             year: ProgramYearOrEmpty = "", day: DayOrAll = "",
+             mpp: float = Query(5, ge=0.5, le=240, description="minutes per poster"), tz: str | None = None,
+             method: Literal["auto", "embedding", "tfidf"] = "auto") -> dict[str, Any]:
     """The best set of non-overlapping talks and poster visits for the interests, each with its reason."""
-    zone, plan = _plan(request, venue, year, text, day, mpp, tz, method)
+    zone, plan = _plan(request, venue, str(year), text, str(day), str(mpp), tz, method)
     return _plan_view(plan, zone)
 
 

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from paperscope import limits
 from paperscope.catalog.store import Catalog
 from paperscope.web import models as m
 from paperscope.web import urls
@@ -68,6 +69,9 @@ class Searcher:
     def page(self, q: str, *, mode: str, page: str, sort: str, zone: ViewerZone, filters: dict[str, str]) -> m.SearchPage:
         started = time.perf_counter()
         q = q or ""
+        bounds = limits.current()
+        for part in (q, *filters.values()):
+            bounds.check_query(str(part or ""))  # LimitExceeded: the app answers 400 with its message
         filters = {k: " ".join(str(v).split()) for k, v in filters.items() if v and str(v).strip()}
         mode_asked = (mode or "keyword").strip().lower()
         service_mode = MODE_ALIASES.get(mode_asked, mode_asked)
