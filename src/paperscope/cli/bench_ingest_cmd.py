@@ -15,6 +15,7 @@ from paperscope.cli.app import JsonOption, bench_app, console, err_console, fail
 def bench_ingest(
     corpus: Optional[Path] = typer.Option(None, help="The paperlists folder (default: ../shared/data/paperlists)."),
     all_records: bool = typer.Option(False, "--all-records", help="Also records without an abstract (168k instead of 92k)."),
+    keep: bool = typer.Option(True, "--keep/--no-keep", help="Keep the catalogue for the search benchmarks (--no-keep: a temporary one, the kept one untouched)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest the paperlists corpus into a fresh catalogue; papers/s next to a plain executemany baseline.
@@ -35,7 +36,7 @@ def bench_ingest(
                 tasks[phase] = bar.add_task(phase, total=total)
             bar.update(tasks[phase], completed=done)
 
-        result = run_ingest_bench(corpus, with_abstract_only=not all_records, progress=progress)
+        result = run_ingest_bench(corpus, with_abstract_only=not all_records, keep=keep, progress=progress)
     if as_json:
         print_json(result)
         return
