@@ -26,9 +26,11 @@ _LETTERS = {
     "Œ": r"{\OE}", "ł": r"{\l}", "Ł": r"{\L}", "ı": r"{\i}", "đ": r"{\dj}", "Đ": r"{\DJ}",
     "þ": r"{\th}", "Þ": r"{\TH}", "–": "--", "—": "---", "“": "``", "”": "''", "‘": "`", "’": "'",
 }
+# Braces are written as commands, not ``\{``: BibTeX counts every brace, escaped or not, so one
+# unmatched ``\{`` in a name ends the entry in the wrong place and the reader loses it.
 _SPECIAL = {
-    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%", "$": r"\$",
-    "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}", "{": r"\textbraceleft{}", "}": r"\textbraceright{}", "&": r"\&", "%": r"\%",
+    "$": r"\$", "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "<": r"\textless{}", ">": r"\textgreater{}",
 }
 _STOPWORDS = frozenset("a an the on of in for to and with from by at as is are".split())  # as Google Scholar keys
@@ -65,6 +67,16 @@ def _accented(ch: str) -> str:
         cmd = _ACCENTS[mark]
         base = f"\\{cmd}{base}" if not cmd.isalpha() else f"\\{cmd}{{{base}}}"
     return "{" + base + "}"
+
+
+def bibtex_name(name: str) -> str:
+    """An author for a BibTeX ``author`` list. A name holding a comma or the word "and" is braced,
+    else BibTeX reads "King, Jr." as family name and given name, and "Anders And Ng" as two people."""
+    escaped = latex_escape(" ".join(name.split()))
+    return "{" + escaped + "}" if "," in name or _AND_WORD.search(name) else escaped
+
+
+_AND_WORD = re.compile(r"(?:^|\s)and(?:\s|$)", re.IGNORECASE)
 
 
 def _protect_capitals(title: str) -> str:
@@ -111,7 +123,7 @@ def to_bibtex(paper: dict[str, Any]) -> str:
     year = paper.get("year") or _first(a.get("year") for a in proceedings) or _first(a.get("year") for a in appearances)
     fields: list[tuple[str, str]] = [
         ("title", _protect_capitals(latex_escape(clean_markup(paper.get("title") or "")))),
-        ("author", " and ".join(latex_escape(a) for a in paper.get("authors") or [])),
+        ("author", " and ".join(bibtex_name(a) for a in paper.get("authors") or [] if a.split())),
     ]
     if proceedings:
         venue = proceedings[0]["venue"]

@@ -211,7 +211,8 @@ def add_my_papers(catalog, user: str, author: str, tag: str = MINE_TAG, dry_run:
 _ESCAPED = {"\\&": "&", "\\%": "%", "\\$": "$", "\\#": "#", "\\_": "_", "\\{": "{", "\\}": "}"}
 _TEXT_COMMANDS = {
     "textbackslash": "\\", "textless": "<", "textgreater": ">", "textasciitilde": "~", "textasciicircum": "^",
-    "textbar": "|", "textendash": "–", "textemdash": "—", "textquoteleft": "‘", "textquoteright": "’",
+    "textbar": "|", "textbraceleft": "{", "textbraceright": "}", "textendash": "–", "textemdash": "—",
+    "textquoteleft": "‘", "textquoteright": "’",
     "textquotedblleft": "“", "textquotedblright": "”", "textdollar": "$", "textunderscore": "_",
     "ss": "ß", "o": "ø", "O": "Ø", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "l": "ł", "L": "Ł",
     "i": "ı", "j": "ȷ", "aa": "å", "AA": "Å", "dj": "đ", "DJ": "Đ", "th": "þ", "TH": "Þ", "ldots": "…", "dots": "…",
@@ -430,7 +431,7 @@ def parse_bibtex(text: str) -> tuple[list[ImportedEntry], list[dict[str, Any]]]:
                             f.get("url"), f.get("journal"), f.get("note"), f.get("howpublished"))
         if arxiv:
             ids["arxiv"] = arxiv
-        doi = _doi_from(f.get("doi"), f.get("url") if "doi.org" in f.get("url", "") else None)
+        doi = _doi_from(_unescape(f.get("doi")), f.get("url") if "doi.org" in f.get("url", "") else None)
         if doi:
             ids["doi"] = doi
         m = _OPENREVIEW.search(f.get("url", "") + " " + f.get("howpublished", "") + " " + f.get("note", ""))
@@ -456,6 +457,15 @@ def parse_bibtex(text: str) -> tuple[list[ImportedEntry], list[dict[str, Any]]]:
             read_state=read_state, cite_key=raw.get("ID"), paperscope_id=(f.get("paperscope-id") or "").strip() or None,
             extra=extra, line=line))
     return out, problems
+
+
+def _unescape(value: str | None) -> str | None:
+    """``10.1000/a\\_b`` -> ``10.1000/a_b``: exporters that escape verbatim fields (DOIs) as text."""
+    if not value:
+        return value
+    for esc, ch in _ESCAPED.items():
+        value = value.replace(esc, ch)
+    return value
 
 
 def _entry_lines(text: str) -> dict[str, int]:
@@ -745,7 +755,7 @@ def export_bibtex(catalog, user: str, tag: str | None = None) -> str:
     """The library (or one tag of it) as BibTeX: catalogue papers as paperscope cites them, profile-only
     papers with the fields they were imported with; tags in ``keywords``, the note in ``annote``, the
     read state in ``readstatus`` (JabRef's field), the catalogue id in ``paperscope-id``."""
-    from paperscope.export import bibtex_key, latex_escape, to_bibtex
+    from paperscope.export import bibtex_key, bibtex_name, latex_escape, to_bibtex
 
     chosen = store.list_entries(catalog, user, tag=clean_tag(tag) if tag else None)
     chosen.sort(key=lambda e: e.id)
@@ -777,7 +787,7 @@ def export_bibtex(catalog, user: str, tag: str | None = None) -> str:
             # a profile-only paper, or one imported from BibTeX: its own entry type and fields come back
             bib = bib or {}
             entry_type = bib.get("type") or "misc"
-            fields = [("title", latex_escape(e.title)), ("author", " and ".join(latex_escape(a) for a in e.authors))]
+            fields = [("title", latex_escape(e.title)), ("author", " and ".join(bibtex_name(a) for a in e.authors))]
             if e.year:
                 fields.append(("year", str(e.year)))
             if e.ids.get("doi"):
