@@ -165,3 +165,77 @@ def test_any_text_parses_round_trips_and_runs_on_tantivy(tiny_index, text):
     searcher.search(query, 5, count=True)
     any_query, _ = builder.build(q, any_group=True)
     searcher.search(any_query, 5, count=True)
+
+
+# ------------------------------------------------------------------------------------ what a query finds
+LIBRARY = [
+    PaperRecord(title="Attention Is All You Need", authors=["Ashish Vaswani", "Noam Shazeer"],
+                abstract="The dominant sequence transduction models are based on recurrent networks.",
+                appearance=Appearance(venue="NeurIPS", year=2017, presentation="oral", session="Oral 1",
+                                      award="Best Paper")),
+    PaperRecord(title="Deep Residual Learning for Image Recognition", authors=["Kaiming He", "Jian Sun"],
+                abstract="Deeper neural networks are more difficult to train.",
+                appearance=Appearance(venue="CVPR", year=2016, presentation="poster", session="Poster Session 3")),
+    PaperRecord(title="Contrastive Learning with Hard Negative Samples", authors=["Joshua Robinson", "Ching-Yao Chuang"],
+                abstract="How can you sample good negative examples for contrastive learning?",
+                appearance=Appearance(venue="ICLR", year=2021, presentation="spotlight", decision="top 5%")),
+    PaperRecord(title="Élan: Graph Networks über Ünicode Wörter", authors=["Zoë Ångström"],
+                abstract="Accents and umlauts in titles, authors and queries.",
+                appearance=Appearance(venue="ICML", year=2022, presentation="talk", session="Deep Learning")),
+]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    from paperscope.search import SearchService
+
+    catalog = Catalog.open(str(tmp_path_factory.mktemp("finds") / "catalogue.sqlite"))
+    catalog.ingest("library", "test", "h1", LIBRARY)
+    index = LexicalIndex.for_catalog(catalog)
+    index.rebuild(catalog)
+    yield SearchService(catalog, index=index)
+    catalog.close()
+
+
+def title_of(hit) -> str:
+    return hit.paper["title"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=query_text, sort=st.sampled_from(["relevance", "date", "nonsense"]), offset=st.integers(-5, 50),
+       limit=st.integers(-5, 600))
+def test_any_query_runs_through_the_search_service(service, text, sort, offset, limit):
+    result = service.search(text, mode="keyword", limit=limit, offset=offset, sort=sort)
+    assert 0 <= len(result.hits) <= result.limit and result.total >= 0
+    assert result.parsed == parse_query(text).canonical()  # what was searched is what was typed, tidied
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_words_of_a_title_with_filters_of_its_paper_find_that_paper(service, data):
+    paper = data.draw(st.sampled_from(LIBRARY))
+    words = [w.strip(":,?.") for w in paper.title.split()]
+    chosen = data.draw(st.lists(st.sampled_from(words), min_size=1, max_size=4, unique=True))
+    if data.draw(st.booleans()):
+        chosen = [w.upper() if data.draw(st.booleans()) else w.lower() for w in chosen]
+    a = paper.appearance
+    filters = data.draw(st.lists(st.sampled_from([
+        f"venue:{a.venue}", f"year:{a.year}", f"year:{a.year - 1}..{a.year + 1}", f"year:>={a.year}",
+        f'author:"{paper.authors[0]}"', f"author:{paper.authors[0].split()[-1].lower()}", f"type:{a.presentation}",
+        f'session:"{a.session}"' if a.session else "", "award:any" if a.award else "award:none",
+    ]), max_size=3, unique=True))
+    query = " ".join(chosen + [f for f in filters if f])
+    result = service.search(query, mode="keyword", limit=10)
+    assert paper.title in [title_of(h) for h in result.hits], (query, result.message)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_an_excluded_word_or_filter_is_in_no_result(service, data):
+    paper = data.draw(st.sampled_from(LIBRARY))
+    word = data.draw(st.sampled_from([w.strip(":,?.") for w in paper.title.split() if len(w) > 3]))
+    excluded = data.draw(st.sampled_from([f"-{word}", f"NOT {word.lower()}", f"-venue:{paper.appearance.venue}",
+                                          f"-year:{paper.appearance.year}"]))
+    result = service.search(excluded, mode="keyword", limit=50)
+    assert paper.title not in [title_of(h) for h in result.hits], excluded
+    assert result.total == len(result.hits) and result.total >= 1
