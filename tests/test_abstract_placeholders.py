@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from paperscope.catalog.store import Catalog
 from paperscope.model import ImportOptions
 from paperscope.ingest.pipeline import ingest_targets
 from paperscope.text import is_placeholder_abstract
@@ -26,9 +25,8 @@ def test_real_text_is_kept(text):
 
 
 @pytest.mark.skipif(not NIPS_1987.is_file(), reason=f"shared corpora not found at {NIPS_1987}")
-def test_real_dump_stores_no_stand_in(tmp_path):
+def test_real_dump_stores_no_stand_in(catalog):
     assert b"Abstract Unavailable" in __import__("gzip").decompress(NIPS_1987.read_bytes())
-    catalog = Catalog.open(str(tmp_path / "c.sqlite"))
     run = ingest_targets(catalog, [str(NIPS_1987)], ImportOptions(), update_index=False)
     assert not run.failures
     with catalog.engine.connect() as conn:

@@ -7,28 +7,25 @@ The map is computed with the words (TF-IDF) representation, which needs no model
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("sklearn", reason="topics need scikit-learn")
 pytest.importorskip("openTSNE", reason="the topic map's layout needs openTSNE")
 
+from iclr_catalogue import ingest_iclr  # noqa: E402
+
 from paperscope import topics as T  # noqa: E402
 from paperscope.catalog.store import Catalog  # noqa: E402
-from paperscope.ingest.pipeline import ingest_targets  # noqa: E402
-from paperscope.model import ImportOptions  # noqa: E402
 from paperscope.search import SearchService  # noqa: E402
-
-DEMO_SITE = Path(__file__).resolve().parents[1] / "src" / "paperscope" / "demo" / "miniconf_iclr2020"
 
 
 @pytest.fixture(scope="module")
-def mapped(tmp_path_factory):
-    catalog = Catalog.open(str(tmp_path_factory.mktemp("topic-search") / "c.sqlite"))
-    assert ingest_targets(catalog, [str(DEMO_SITE)], ImportOptions(venue="ICLR", year=2020)).anything_read
-    tmap = T.topic_map(catalog, T.Scope(), vectors="tfidf")
-    return catalog, tmap, SearchService(catalog, semantic=None)
+def mapped(catalogues):
+    with catalogues.copy("iclr2020", ingest_iclr) as url:
+        catalog = Catalog.open(url)
+        tmap = T.topic_map(catalog, T.Scope(), vectors="tfidf")
+        yield catalog, tmap, SearchService(catalog, semantic=None)
+        catalog.close()
 
 
 def rl_topic(tmap: T.TopicMap) -> T.Topic:
@@ -73,20 +70,20 @@ def test_unknown_topic_says_so(mapped):
     assert result.total == 0 and "No topic matches 'zzqx'" in result.message
 
 
-def test_without_a_map_the_filter_is_ignored_with_a_note(tmp_path):
-    catalog = Catalog.open(str(tmp_path / "c.sqlite"))
-    ingest_targets(catalog, [str(DEMO_SITE)], ImportOptions(venue="ICLR", year=2020))
-    result = SearchService(catalog, semantic=None).search("policy topic:reinforcement", limit=5)
+def test_without_a_map_the_filter_is_ignored_with_a_note(catalogues):
+    with catalogues.copy("iclr2020", ingest_iclr) as url:
+        catalog = Catalog.open(url)
+        result = SearchService(catalog, semantic=None).search("policy topic:reinforcement", limit=5)
+        catalog.close()
     assert result.total > 0 and "no topic map" in result.message and "topic" not in result.facets
 
 
 def test_web_page_facet_links_narrow_to_the_topic(mapped):
+    from backends import single_user_app
     from fastapi.testclient import TestClient
 
-    from paperscope.web.app import create_app
-
     catalog, tmap, _ = mapped
-    client = TestClient(create_app(catalog.location, catalog=catalog))
+    client = TestClient(single_user_app(catalog))
     page = client.get("/api/search", params={"q": "policy"}).json()
     facet = next(f for f in page["facets"] if f["name"] == "topic")
     first = facet["values"][0]
