@@ -1441,7 +1441,8 @@ class SearchTopics:
     def __init__(self, tmap: TopicMap):
         self.tmap = tmap
         self._ids: dict[str, list[str]] = {}
-        self._queries: dict[str, Any] = {}
+        self._documents: tuple[Any, dict[tuple[int, int], int]] | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def latest(cls, catalog: "Catalog") -> "SearchTopics | None":
@@ -1466,15 +1467,24 @@ class SearchTopics:
             self._ids[topic.id] = found
         return found
 
-    def id_query(self, topic: Topic, schema) -> "Any":
-        """A tantivy query for the topic's papers (built once: a broad topic has thousands of ids)."""
+    def topic_of_documents(self, searcher, schema, generation: Any) -> dict[tuple[int, int], int]:
+        """(segment, document) of the keyword index -> broad topic index, for one index generation.
+
+        Built with one term-set query per broad topic (a second or so at 92k papers), then kept.
+        """
         import tantivy
 
-        found = self._queries.get(topic.id)
-        if found is None:
-            found = tantivy.Query.term_set_query(schema, "id", self.ids(topic))
-            self._queries[topic.id] = found
-        return found
+        with self._lock:
+            if self._documents is not None and self._documents[0] == generation:
+                return self._documents[1]
+            table: dict[tuple[int, int], int] = {}
+            for topic in self.tmap.broad:
+                ids = self.ids(topic)
+                query = tantivy.Query.term_set_query(schema, "id", ids)
+                for _, address in searcher.search(query, max(1, len(ids)), count=False).hits:
+                    table[(address.segment_ord, address.doc)] = topic.index
+            self._documents = (generation, table)
+            return table
 
     def resolve(self, value: str) -> list[Topic]:
         """The topics ``value`` names: a topic id of this map, else every topic (broad first) whose
