@@ -75,9 +75,10 @@ class Limits:
 
     @property
     def request_head_bytes(self) -> int:
-        """Room for a request line and headers holding a query of ``max_query_chars`` characters, each
-        percent-encoded (up to 12 bytes), with its filters: the server refuses longer heads itself."""
-        return max(64 * KB, 16 * self.max_query_chars + 16 * KB)
+        """Room for a request line and headers: every parameter the API takes fits, percent-encoded (up
+        to 12 bytes a character; a plan's interests are 20,000 characters), so that the app, not the
+        HTTP server's bare "Invalid HTTP request", answers a request whose parameters are too long."""
+        return max(MB, 16 * self.max_query_chars + 16 * KB)
 
     def check_query(self, query: str) -> None:
         """Refuse a search query longer than ``max_query_chars``."""

@@ -52,7 +52,7 @@ def serve(
     web_app.state.venues.get(web_app.state.catalog)  # count venues now, not on the first visitor's time
     from paperscope.limits import current
 
-    head_bytes = current().request_head_bytes  # a search of the longest query the app takes reaches it
+    head_bytes = current().request_head_bytes  # the longest parameters the app takes reach it
     err_console.print(f"paperscope on http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs; Ctrl+C stops)",
                       highlight=False)
     if workers > 1:
