@@ -9,7 +9,9 @@
   so that what the API documents is what it does: 400 (the app's answer to a parameter or body it
   cannot read, which FastAPI would document as 422), 413 for operations with a body, and in server
   mode 401 (not signed in) and 403 (another site, a missing CSRF token, not an administrator).
-  Errors particular to one operation (404, 415) are declared on the route with ``errors(...)``.
+  Errors particular to one operation (404, 415, 429) are declared on the route with ``errors(...)``,
+  and the parameter types below say in the schema what a route takes (years, days, row ids).
+- ``allowed_methods``: the ``Allow`` header of a 405, every method of the path.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from typing import Annotated, Any, Callable, Literal
 
 from fastapi import Path as PathParam
 from pydantic import BeforeValidator, Field
-
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
