@@ -580,6 +580,7 @@ def test_times_outside_the_range_of_dates_and_impossible_offsets_are_problems():
     text = ("title,start,end\n"
             "Before Time,0001-01-01 00:00 +05:00,\n"
             "Odd Offset,2022-07-21 12:30 +99,\n"
+            "Zone Folder,2022-07-21 12:30 America/Indiana,\n"
             "After Time,9999-12-31 23:30,0:30\n"
             "Fine,2022-07-21 12:30 +02:00,13:00\n")
     papers, _, problems, _ = split(parse(TABULAR, source_from_bytes("/tmp/times.csv", text.encode())))
@@ -587,7 +588,8 @@ def test_times_outside_the_range_of_dates_and_impossible_offsets_are_problems():
     assert [(p.line, p.message) for p in problems] == [
         (2, "line 2: start 0001-01-01 00:00 +05:00 is outside the range of dates"),
         (3, "line 3: start unknown time zone '+99'"),
-        (4, "line 4: end '0:30' falls after the last representable date"),
+        (4, "line 4: start unknown time zone 'America/Indiana'"),
+        (5, "line 5: end '0:30' falls after the last representable date"),
     ]
 
 

@@ -124,6 +124,17 @@ def test_a_year_at_the_ends_of_the_calendar_is_a_slot_error_not_a_crash():
         parse_slot("Jan 1 0:00 - 1:00 UTC+5", 1)
 
 
+def test_offsets_no_clock_uses_and_folders_of_zones_are_slot_errors():
+    # Found by `paperscope bench fuzz` (slots): "UTC-14" asked zoneinfo for Etc/GMT+14, which does
+    # not exist, and "America/Indiana" is a folder of zones; both raised instead of a SlotError.
+    with pytest.raises(SlotError, match="UTC-12 to UTC\\+14"):
+        parse_slot("Jul 6 2-noonUTC-14", 2022)
+    with pytest.raises(SlotError, match="unknown time zone 'America/Indiana'"):
+        parse_slot("Wed 20 July 10:00 - 11:00 America/Indiana", 2022)
+    assert parse_slot("Wed 20 July 10:00 - 11:00 UTC+14", 2022).start == utc(2022, 7, 19, 20, 0)
+    assert parse_slot("Wed 20 July 10:00 - 11:00 UTC-12", 2022).start == utc(2022, 7, 20, 22, 0)
+
+
 def test_unknown_abbreviation_is_a_slot_error_naming_it():
     with pytest.raises(SlotError, match="XYZ"):
         parse_slot("Thu 21 July 12:30 - 12:35 XYZ", 2022)

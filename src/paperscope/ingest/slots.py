@@ -238,8 +238,11 @@ def zone_for(token: str) -> str:
     m = _OFFSET_RE.match(t)
     if m:
         hours, minutes = int(m.group("h")), int(m.group("m") or 0)
-        if minutes or hours > 14:
+        if minutes:
             raise SlotError(f"time-zone offset {t!r} has no IANA zone (only whole hours are supported)")
+        # Clocks run from UTC-12 (Baker Island) to UTC+14 (Kiribati): there is no Etc/GMT+13 or +14.
+        if hours > (14 if m.group("sign") == "+" else 12):
+            raise SlotError(f"time-zone offset {t!r} is not one any place uses (UTC-12 to UTC+14)")
         if hours == 0:
             return "UTC"
         # POSIX-style Etc names have the sign inverted: UTC+2 is Etc/GMT-2.
@@ -247,7 +250,7 @@ def zone_for(token: str) -> str:
     if "/" in t:
         try:
             ZoneInfo(t)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America/Indiana")
             raise SlotError(f"unknown time zone {t!r}") from None
         return t
     raise SlotError(f"unknown time-zone abbreviation {t!r}")

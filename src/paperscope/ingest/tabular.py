@@ -194,7 +194,7 @@ def _zone(token: str):
     if "/" in token:
         try:
             return ZoneInfo(token), token
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America/Indiana")
             return None, None
     try:  # the page importers' table of abbreviations (PDT, CEST, AoE, ...)
         from paperscope.ingest.slots import zone_for
