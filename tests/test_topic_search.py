@@ -88,6 +88,7 @@ def test_web_page_facet_links_narrow_to_the_topic(mapped):
     facet = next(f for f in page["facets"] if f["name"] == "topic")
     first = facet["values"][0]
     assert first["label"] and "topic=" in first["url"]
+    assert facet["note"] is None   # fewer matches than the facet depth: every match counted
     narrowed = client.get("/api/search", params={"q": "policy", "topic": first["value"]}).json()
     assert narrowed["total"] == first["count"]
     html = client.get(first["url"]).text

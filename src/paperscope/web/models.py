@@ -78,6 +78,7 @@ class FacetValue(BaseModel):
 class Facet(BaseModel):
     name: str
     values: list[FacetValue]
+    note: str | None = Field(None, description="what the counts cover, when not every match (the topic facet)")
 
 
 class SearchPage(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any
 
 from paperscope import limits
 from paperscope.catalog.store import Catalog
+from paperscope.search import TOPIC_FACET_DEPTH
 from paperscope.web import models as m
 from paperscope.web import urls
 from paperscope.web.timefmt import ViewerZone
@@ -108,6 +109,10 @@ class Searcher:
                 snippet=[m.Fragment(text=t, match=bool(is_match)) for t, is_match in hit.snippet],
             ))
         result.facets = _facets(found.facets, filters, state)
+        if found.total > TOPIC_FACET_DEPTH:
+            for facet in result.facets:
+                if facet.name == "topic":
+                    facet.note = f"of the best {TOPIC_FACET_DEPTH:,} results"
         if page_no > 1:
             result.prev_url = urls.search_url(state, page=page_no - 1)
         if result.pages and page_no < result.pages:
