@@ -44,7 +44,7 @@ def test_every_target_runs_from_its_seeds_without_a_crash_or_a_hang(target, tmp_
 
 
 def test_a_target_over_its_memory_limit_is_reported_with_its_input(tmp_path):
-    result = fuzz.run_target("slots", 2, tmp_path / "artifacts", tmp_path / "corpus", rss_limit_mb=1)
+    result = fuzz.run_target("slots", 2, tmp_path / "artifacts", tmp_path / "corpus", fuzz.Limits(rss_limit_mb=1))
     assert not result.ok
     assert result.crashes >= 1 and result.restarts <= fuzz.MAX_FATAL_STOPS
     finding = result.findings[0]

@@ -35,9 +35,16 @@ from typing import Callable
 from paperscope.bench import fuzz_seeds as seeds
 
 MAX_INPUT_BYTES = 8192
-RSS_LIMIT_MB = 2048
 # A target process stopped this many times by hangs or memory is not restarted again.
 MAX_FATAL_STOPS = 3
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What counts as a hang and as running out of memory."""
+
+    hang_seconds: int = 10        # one input running longer is a hang
+    rss_limit_mb: int = 2048      # a target process using more memory is a crash
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,6 @@ class BrokenPromise(AssertionError):
 
 def check_items(items: list) -> None:
     """Importer output is records, sessions, problems and notes, each well formed."""
-    from datetime import datetime
-
     from paperscope.model import Note, PaperRecord, Problem, SessionRecord
 
     for item in items:
@@ -88,17 +93,21 @@ def check_items(items: list) -> None:
         elif isinstance(item, PaperRecord):
             if not isinstance(item.title, str) or not all(isinstance(a, str) and a for a in item.authors):
                 raise BrokenPromise(f"malformed paper record: {item!r}")
-            times = (item.appearance.starts_at, item.appearance.ends_at)
+            _check_times(item, item.appearance.starts_at, item.appearance.ends_at)
         elif isinstance(item, SessionRecord):
             if not isinstance(item.name, str) or not item.name:
                 raise BrokenPromise(f"session without a name: {item!r}")
-            times = (item.starts_at, item.ends_at)
+            _check_times(item, item.starts_at, item.ends_at)
         else:
             raise BrokenPromise(f"an importer yielded {type(item).__name__}: {item!r}")
-        if isinstance(item, (PaperRecord, SessionRecord)):
-            for moment in times:
-                if moment is not None and (not isinstance(moment, datetime) or moment.utcoffset() is None):
-                    raise BrokenPromise(f"a time that is not timezone-aware: {moment!r} in {item!r}")
+
+
+def _check_times(item, *moments) -> None:
+    from datetime import datetime
+
+    for moment in moments:
+        if moment is not None and (not isinstance(moment, datetime) or moment.utcoffset() is None):
+            raise BrokenPromise(f"a time that is not timezone-aware: {moment!r} in {item!r}")
 
 
 def check_source_error(exc: Exception) -> None:
@@ -153,14 +162,14 @@ def sniff_runner() -> Callable[[bytes], None]:
     return run
 
 
-def miniconf_runner() -> Callable[[bytes], None]:
-    """The Mini-Conf importer on a site folder holding the files packed in the input."""
+def miniconf_runner(scratch: Path) -> Callable[[bytes], None]:
+    """The Mini-Conf importer on a site folder (under ``scratch``) holding the files packed in the input."""
     from paperscope.ingest import importers
     from paperscope.ingest.base import Source, SourceError
     from paperscope.model import ImportOptions
 
     importer = importers()["miniconf"]
-    workdir = Path(tempfile.mkdtemp(prefix="paperscope-fuzz-site-"))
+    workdir = scratch / "site"
 
     def run(data: bytes) -> None:
         name, packed = seeds.split_name(data, seeds.SITE_NAMES)
@@ -183,14 +192,14 @@ def miniconf_runner() -> Callable[[bytes], None]:
     return run
 
 
-def query_runner() -> Callable[[bytes], None]:
-    """Any text is a query: it parses, its canonical form parses back to it, and it runs."""
+def query_runner(scratch: Path) -> Callable[[bytes], None]:
+    """Any text is a query: it parses, its canonical form parses back to it, and it runs (on a small
+    catalogue under ``scratch``)."""
     from paperscope.catalog.store import Catalog
     from paperscope.index.lexical import LexicalIndex
     from paperscope.search import QueryBuilder, SearchService, parse_query
 
-    folder = Path(tempfile.mkdtemp(prefix="paperscope-fuzz-query-"))
-    catalog = Catalog.open(str(folder / "catalogue.sqlite"))
+    catalog = Catalog.open(str(scratch / "catalogue.sqlite"))
     catalog.ingest("fuzz", "test", "fuzz", _query_corpus())
     index = LexicalIndex.for_catalog(catalog)
     index.rebuild(catalog)
@@ -252,16 +261,17 @@ def slots_runner() -> Callable[[bytes], None]:
     return run
 
 
-RUNNERS: dict[str, Callable[[], Callable[[bytes], None]]] = {
-    "session_page": lambda: importer_runner("session_page", "page.txt"),
-    "poster_listing": lambda: importer_runner("poster_listing", "page.txt"),
-    "paper_feed": lambda: importer_runner("paper_feed", "page.txt"),
-    "paperlists": lambda: importer_runner("paperlists", "iclr2023.json"),
-    "tabular": lambda: importer_runner("tabular"),
+# Target name -> the factory of its runner, given a scratch folder the runner may write to.
+RUNNERS: dict[str, Callable[[Path], Callable[[bytes], None]]] = {
+    "session_page": lambda scratch: importer_runner("session_page", "page.txt"),
+    "poster_listing": lambda scratch: importer_runner("poster_listing", "page.txt"),
+    "paper_feed": lambda scratch: importer_runner("paper_feed", "page.txt"),
+    "paperlists": lambda scratch: importer_runner("paperlists", "iclr2023.json"),
+    "tabular": lambda scratch: importer_runner("tabular"),
     "miniconf": miniconf_runner,
-    "sniff": sniff_runner,
+    "sniff": lambda scratch: sniff_runner(),
     "query": query_runner,
-    "slots": slots_runner,
+    "slots": lambda scratch: slots_runner(),
 }
 
 
@@ -316,30 +326,32 @@ def guarded(run: Callable[[bytes], None], recorder: CrashRecorder) -> Callable[[
     return one_input
 
 
-def _instrumented_runner(target: str) -> Callable[[bytes], None]:
+def _instrumented_runner(target: str, scratch: Path) -> Callable[[bytes], None]:
     """The target's runner, the paperscope modules it imports instrumented for coverage."""
     import atheris
 
     atheris.enabled_hooks.add("str")  # startswith/endswith comparisons guide the mutations
     with atheris.instrument_imports(include=["paperscope"], exclude=["paperscope.bench"]):
-        return RUNNERS[target]()
+        return RUNNERS[target](scratch)
 
 
 def child_main(argv: list[str]) -> None:
-    """``python -m paperscope.bench.fuzz TARGET --artifacts DIR [--reproduce FILE] -- FLAGS...``."""
+    """``python -m paperscope.bench.fuzz TARGET --artifacts DIR --scratch DIR -- FLAGS...``, or
+    ``python -m paperscope.bench.fuzz TARGET --reproduce FILE`` to run one input (a traceback if it fails)."""
     target, rest = argv[0], argv[1:]
     libfuzzer_args = rest[rest.index("--") + 1:] if "--" in rest else []
     options = rest[:rest.index("--")] if "--" in rest else rest
-    artifacts = Path(_option(options, "--artifacts") or ".")
     reproduce = _option(options, "--reproduce")
     if reproduce:
-        RUNNERS[target]()(Path(reproduce).read_bytes())
+        with tempfile.TemporaryDirectory(prefix="paperscope-fuzz-") as scratch:
+            RUNNERS[target](Path(scratch))(Path(reproduce).read_bytes())
         print("no failure: the input is read as promised")
         return
     import atheris
 
-    recorder = CrashRecorder(artifacts, target)
-    one_input = guarded(_instrumented_runner(target), recorder)
+    recorder = CrashRecorder(Path(_option(options, "--artifacts") or "."), target)
+    one_input = guarded(_instrumented_runner(target, Path(_option(options, "--scratch") or tempfile.mkdtemp())),
+                        recorder)
     atheris.Setup([sys.argv[0], *libfuzzer_args], one_input)
     atheris.Fuzz()
 
@@ -411,8 +423,7 @@ def write_seeds(target: str, corpus: Path) -> int:
     return written
 
 
-def run_target(target: str, seconds: int, artifacts: Path, corpus: Path, hang_seconds: int = 10,
-               rss_limit_mb: int = RSS_LIMIT_MB) -> TargetResult:
+def run_target(target: str, seconds: int, artifacts: Path, corpus: Path, limits: Limits = Limits()) -> TargetResult:
     """Fuzz one target for ``seconds`` of libFuzzer time (restarting it after a hang or OOM)."""
     if target not in TARGETS:
         raise FuzzUnavailable(f"unknown fuzz target {target!r}; targets: {', '.join(TARGETS)}")
@@ -428,7 +439,7 @@ def run_target(target: str, seconds: int, artifacts: Path, corpus: Path, hang_se
         left = int(round(seconds - result.seconds))
         if left < 1:
             break
-        output, rc = _run_once(target, left, hang_seconds, rss_limit_mb, folder, corpus)
+        output, rc = _run_once(target, left, limits, folder, corpus)
         result.seconds = time.monotonic() - started
         logs.append(output)
         fatal = _read_run(output, result)
@@ -448,21 +459,30 @@ def run_target(target: str, seconds: int, artifacts: Path, corpus: Path, hang_se
     return result
 
 
-def _run_once(target: str, seconds: int, hang_seconds: int, rss_limit_mb: int, folder: Path,
-              corpus: Path) -> tuple[str, int]:
-    command = [
-        sys.executable, "-m", "paperscope.bench.fuzz", target, "--artifacts", str(folder), "--",
-        f"-max_total_time={seconds}", f"-timeout={hang_seconds}", f"-rss_limit_mb={rss_limit_mb}",
-        f"-max_len={MAX_INPUT_BYTES}", "-print_final_stats=1", f"-artifact_prefix={folder}/", str(corpus),
-    ]
-    env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1")
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, errors="replace", env=env,
-                              timeout=seconds + hang_seconds + 120)
-    except subprocess.TimeoutExpired as exc:
-        output = (exc.stdout or "") + (exc.stderr or "") if isinstance(exc.stdout, str) else ""
-        return output + "\nERROR: libFuzzer: timeout (the target process stopped answering and was killed)\n", -9
+def _run_once(target: str, seconds: int, limits: Limits, folder: Path, corpus: Path) -> tuple[str, int]:
+    """One target process for ``seconds``: (its output, its exit status)."""
+    # libFuzzer ends the process with exit(), so the runner's scratch files are removed from here.
+    with tempfile.TemporaryDirectory(prefix="paperscope-fuzz-") as scratch:
+        command = [
+            sys.executable, "-m", "paperscope.bench.fuzz", target, "--artifacts", str(folder), "--scratch", scratch,
+            "--", f"-max_total_time={seconds}", f"-timeout={limits.hang_seconds}",
+            f"-rss_limit_mb={limits.rss_limit_mb}", f"-max_len={MAX_INPUT_BYTES}", "-print_final_stats=1",
+            f"-artifact_prefix={folder}/", str(corpus),
+        ]
+        env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1")
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, errors="replace", env=env,
+                                  timeout=seconds + limits.hang_seconds + 120)
+        except subprocess.TimeoutExpired as exc:
+            stopped = "\nERROR: libFuzzer: timeout (the target process stopped answering and was killed)\n"
+            return _text(exc.stdout) + _text(exc.stderr) + stopped, -9
     return done.stdout + done.stderr, done.returncode
+
+
+def _text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode("utf-8", errors="replace")
+    return output or ""
 
 
 def _read_run(output: str, result: TargetResult) -> str | None:
@@ -506,8 +526,8 @@ def default_workdir() -> Path:
 
 
 def run_campaign(targets: list[str], seconds: int, artifacts: Path | None = None, corpus_root: Path | None = None,
-                 hang_seconds: int = 10, rss_limit_mb: int = RSS_LIMIT_MB,
-                 progress: Callable[[TargetResult], None] | None = None) -> list[TargetResult]:
+                 limits: Limits = Limits(), progress: Callable[[TargetResult], None] | None = None,
+                 ) -> list[TargetResult]:
     """Fuzz each target in turn; crash inputs go to ``artifacts/<run stamp>/<target>/``."""
     ensure_atheris()
     unknown = [t for t in targets if t not in TARGETS]
@@ -518,7 +538,7 @@ def run_campaign(targets: list[str], seconds: int, artifacts: Path | None = None
     corpus_root = corpus_root or default_workdir() / "corpus"
     results = []
     for target in targets:
-        result = run_target(target, seconds, artifacts, corpus_root / target, hang_seconds, rss_limit_mb)
+        result = run_target(target, seconds, artifacts, corpus_root / target, limits)
         results.append(result)
         if progress:
             progress(result)

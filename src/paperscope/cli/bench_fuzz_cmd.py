@@ -31,7 +31,7 @@ def bench_fuzz(
     Exits non-zero when any input crashes or hangs; the inputs and their tracebacks are saved under
     --artifacts, and `python -m paperscope.bench.fuzz TARGET --reproduce FILE` replays one.
     """
-    from paperscope.bench.fuzz import TARGETS, FuzzUnavailable, run_campaign
+    from paperscope.bench.fuzz import TARGETS, FuzzUnavailable, Limits, run_campaign
 
     if list_targets:
         for name, info in TARGETS.items():
@@ -47,7 +47,7 @@ def bench_fuzz(
                               f"{result.hangs} hangs", highlight=False)
 
     try:
-        results = run_campaign(chosen, seconds, artifacts, corpus, hang_seconds, rss_limit_mb, progress=report)
+        results = run_campaign(chosen, seconds, artifacts, corpus, Limits(hang_seconds, rss_limit_mb), progress=report)
     except FuzzUnavailable as exc:
         fail(str(exc))
     failed = [r for r in results if not r.ok]
