@@ -260,11 +260,95 @@ def test_cli_recommend_and_feedback(iclr):
     assert [m["paper_id"] for m in json.loads(res.stdout)] == [items[0]["id"]]
 
 
-def test_bench_recommend_reports_latency_and_stage1_recall(iclr):
-    from paperscope.cli.bench_recommend_cmd import run_recommend_bench
+def test_bench_recommend_reports_cold_and_warm_against_a_baseline(iclr):
+    from paperscope.bench.recommend_bench import run_recommend_bench
 
-    out = run_recommend_bench(iclr["catalog"].location, library_size=20, requests=3)
-    assert out["library_saved"] == 20 and out["items"] == 20
-    assert out["warm"]["p50_ms"] > 0 and "stage_p50_ms" in out
-    assert 0.0 <= out["recall_stage1"]["exact_top20_in_pool"] <= 1.0
-    assert store.list_entries(iclr["catalog"], "bench-recommend") == []      # the bench user is removed
+    out = run_recommend_bench(iclr["catalog"].location, library_size=20, libraries=3, requests=3, on_demand=1)
+    assert out["features"]["papers"] == 687
+    for kind in ("cold", "warm"):
+        figures = out[kind]
+        assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["max_ms"]
+        assert figures["p50_ratio_to_baseline"] > 0 and figures["p95_ratio_to_baseline"] > 0
+    assert out["cold"]["n"] == 3 and out["warm"]["n"] == 3 and out["baseline_plain_cosine"]["n"] == 3
+    assert {"stage1", "views", "score", "explain"} <= set(out["cold"]["stage_p50_ms"])
+    assert out["cold_on_demand"]["n"] == 1 and out["cold_on_demand"]["p50_ratio_to_cold"] > 0
+    assert 0.0 <= out["quality"]["exact_vector_top20_in_pool"] <= 1.0
+    assert isinstance(out["met"], bool)
+    for k in range(3):                                                       # the bench users are removed
+        assert store.list_entries(iclr["catalog"], f"bench-recommend-{k}") == []
+
+
+def ranked(result) -> list[tuple[str, float, list[str]]]:
+    return [(r.paper["id"], round(r.score, 5), r.terms) for r in result.items]
+
+
+def test_stored_features_rank_exactly_as_features_computed_on_demand(iclr):
+    """`paperscope reindex` stores every paper's term row and sentence mean; a request reading them
+    recommends the same papers, with the same scores and reasons, as one computing them."""
+    from typer.testing import CliRunner
+
+    from paperscope.cli import app
+    from paperscope.index.features import load_features
+
+    catalog, user = iclr["catalog"], "two-stores"
+    save_all(iclr, user, GRAPH_PAPERS + GAN_PAPERS[:1])
+    rec.mark_not_relevant(catalog, user, iclr["ids"]["Smoothness and Stability in GANs"])
+    res = CliRunner().invoke(app, ["reindex", "--json", "--db", catalog.location])
+    assert res.exit_code == 0, res.output
+    built = json.loads(res.stdout)["indexes"]["recommend_features"]
+    assert [b["papers"] for b in built.values()] == [687]
+    store_ = load_features(catalog, next(iter(built)))
+    assert len(store_) == 687 and store_.stats.n_docs == 687
+    rec._CACHE.forget_papers()
+    on_demand = rec.recommend(catalog, user, limit=30, params={"features": False})
+    rec._CACHE.forget_papers()
+    stored = rec.recommend(catalog, user, limit=30)
+    assert ranked(stored) == ranked(on_demand)
+
+
+def test_a_paper_changed_since_the_store_was_built_is_computed_again(catalogues):
+    """The store keeps each paper's features with the hash of the text they came from: a paper whose
+    abstract changed since is computed from its new text, never served from the old one."""
+    from paperscope.index.features import load_features, update_features
+    from paperscope.model import Appearance, PaperRecord
+
+    def feed(abstract_of_last: str) -> list[PaperRecord]:
+        papers = [("Graph neural networks for molecules", "Message passing graph neural networks predict molecule properties."),
+                  ("Graph attention networks", "Attention over graph neighbourhoods for node classification."),
+                  ("Graph pooling with learned clusters", "Hierarchical pooling coarsens graphs for graph classification."),
+                  ("Diffusion models for images", "Denoising diffusion probabilistic models generate images."),
+                  ("Spectral methods on meshes", abstract_of_last)]
+        return [PaperRecord(title=t, authors=["A. Author"], abstract=a, ids={"arxiv": f"2401.0000{n}"},
+                            appearance=Appearance(venue="X", year=2024)) for n, (t, a) in enumerate(papers)]
+
+    with catalogues.new("changed") as url:
+        catalog = Catalog.open(url)
+        catalog.ingest("feed.jsonl", "tabular", "v1", feed("Spectral convolutions on triangle meshes for shape analysis."))
+        model = add_cached_vectors(catalog)
+        if model is None:
+            pytest.skip("the embedding model is not installed")
+        ids = {p["title"]: p["id"] for p in catalog.iter_papers()}
+        lib.save(catalog, "u", ids["Graph neural networks for molecules"])
+        assert update_features(catalog, model)["papers"] == 5
+        changed = ids["Spectral methods on meshes"]
+        before = load_features(catalog, model).hashes[load_features(catalog, model).position[changed]]
+        # the same feed again, the last abstract rewritten: now it is about graph neural networks;
+        # its new text gets its vector, and the store is not brought up to date
+        catalog.ingest("feed.jsonl", "tabular", "v2", feed("Message passing graph neural networks on mesh graphs predict molecule properties."))
+        assert store.content_hashes_of(catalog, [changed])[changed] != before
+        add_cached_vectors(catalog)
+        rec._CACHE.forget_papers()
+        stored = rec.recommend(catalog, "u", limit=4, params={"diversity": 0.0})
+        assert stored.items[0].paper["id"] == changed                 # now the closest to the library
+        assert "message passing" in stored.items[0].terms             # shared through its new abstract
+        # the row a request uses for it is the new text's, not the stored one
+        from paperscope.index.vectors import load_vector_index
+
+        index, features = load_vector_index(catalog, model), load_features(catalog, model)
+        row = {"id": changed, "content_hash": store.content_hashes_of(catalog, [changed])[changed]}
+        used = rec._paper_views(catalog, index, [row], index.matrix[[index.position[changed]]], features, features.stats).rows[0]
+        fresh = features.stats.row(rec.bag_of_terms(rec._text(store.paper_texts(catalog, [changed])[changed])))
+        old = features.term_rows([features.position[changed]])[0]
+        assert np.array_equal(used[0], fresh[0]) and np.allclose(used[1], fresh[1])
+        assert set(old[0].tolist()) != set(fresh[0].tolist())
+        catalog.close()

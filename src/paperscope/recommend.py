@@ -22,7 +22,10 @@ At catalogue scale the ranker runs in two stages so a request stays interactive 
 1. a candidate pool: exact cosine of every catalogue vector to a few centroids of the library
    (spherical k-means; the library papers themselves when there are few), best few hundred kept;
 2. the full ranker above on that pool.
-Papers already in the library, already seen, or marked "not relevant" are never recommended.
+Each paper's term row and sentence mean come from the feature store (:mod:`paperscope.index.features`,
+built by ``paperscope embed`` and ``reindex``) when its text has not changed since; otherwise they are
+computed on demand. Papers already in the library, already seen, or marked "not relevant" are never
+recommended.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from __future__ import annotations
 import math
 import threading
 import time
+import zlib
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -50,6 +54,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "centroids": 16,             # stage-1 library centroids
     "term_sample": 3000,         # catalogue papers whose terms give document frequencies
     "w_linear": 1.0,             # weight of the linear model in profile+linear
+    "features": True,            # read stored per-paper features (False: compute them all on demand)
 }
 
 
@@ -67,21 +72,31 @@ def terms_of(text: str) -> list[str]:
     stem remembered (a catalogue's vocabulary repeats; stemming word by word is most of the cost)."""
     import re
 
-    from paperscope.similarity import STOPWORDS, tokenize
-
     global _WORDS
     if _WORDS is None:
         _WORDS = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
     out = []
+    known = _STEMS.get
     for w in _WORDS.findall((text or "").lower()):
-        st = _STEMS.get(w)
+        st = known(w)          # (inline: a call per word was most of the time once stems are known)
         if st is None:
-            st = "" if w in STOPWORDS or len(w) <= 1 else (tokenize(w) or [""])[0]
-            if len(_STEMS) < 2_000_000:
-                _STEMS[w] = st
+            st = _stem_of(w)
         if st:
             out.append(st)
     return out
+
+
+def _stem_of(word: str) -> str:
+    """The stem of a lower-case word as :func:`paperscope.similarity.tokenize` makes it ("" for a
+    stopword or a single character), remembered."""
+    st = _STEMS.get(word)
+    if st is None:
+        from paperscope.similarity import STOPWORDS, tokenize
+
+        st = "" if word in STOPWORDS or len(word) <= 1 else (tokenize(word) or [""])[0]
+        if len(_STEMS) < 2_000_000:
+            _STEMS[word] = st
+    return st
 
 
 def bag_of_terms(text: str) -> Counter:
@@ -128,20 +143,20 @@ class TermStats:
         unseen = self._unseen
         return np.fromiter((cache.get(t, unseen) for t in terms), dtype=np.float32, count=len(terms))
 
-    def row(self, bag: Counter, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The L2-normalised sublinear tf-idf row of a bag: (hashed columns, weights); kept by ``key``."""
+    def row(self, bag: Counter, key: str | None = None) -> "Row":
+        """The L2-normalised sublinear tf-idf row of a bag; kept by ``key``."""
         if key is not None:
             hit = self._rows.get(key)
             if hit is not None:
                 return hit
         terms = list(bag)
-        cols = np.fromiter((hash(t) & _HASH_MASK for t in terms), dtype=np.int64, count=len(terms))
+        cols = np.fromiter((term_column(t) for t in terms), dtype=np.int64, count=len(terms))
         counts = np.fromiter(bag.values(), dtype=np.float32, count=len(terms))
         vals = (1.0 + np.log(counts)) * self.idfs(terms)
         norm = float(np.sqrt((vals * vals).sum()))
         if norm > 0:
             vals /= norm
-        out = (cols, vals)
+        out = Row(cols, vals, norm)
         if key is not None:
             self._rows[key] = out
             if len(self._rows) > 100_000:
@@ -152,36 +167,60 @@ class TermStats:
         return out
 
     def __post_init__(self) -> None:
-        self._rows: "OrderedDict[str, tuple[np.ndarray, np.ndarray]]" = OrderedDict()
+        self._rows: "OrderedDict[str, Row]" = OrderedDict()
         self._idf: dict[str, float] | None = None
         self._unseen = 0.0
 
 
-# Terms are hashed into a fixed space (no growing vocabulary in a long-running server); with a few
-# hundred terms per paper, collisions in 2^22 columns are negligible.
-_HASH_MASK = (1 << 22) - 1
+def term_column(term: str) -> int:
+    """A term's column: its CRC-32. Hashed, so no vocabulary grows in a long-running server; 32 bits,
+    so a candidate's term takes the column of another term of the library papers explaining it in
+    about one explanation in 50,000 (22 bits did in 2% of them, and showed words the papers do not
+    share); CRC-32, not Python's hash(), which changes from process to process: rows stored by one
+    process are compared with rows made by another."""
+    return zlib.crc32(term.encode())
+
+
+class Row(NamedTuple):
+    """A paper's terms as an L2-normalised sublinear tf-idf row over hashed columns, with the row's
+    norm before normalising (weight x norm gives a term's tf-idf back, for explanations)."""
+
+    cols: np.ndarray
+    vals: np.ndarray
+    norm: float
 
 
 @dataclass
 class ViewSet:
-    """Papers as the ranker sees them: ids, paper vectors, sentence-mean vectors, term bags."""
+    """Papers as the ranker sees them: ids, paper vectors, sentence-mean vectors, and terms: as bags
+    (weighted when compared), or as tf-idf ``rows`` already weighted (from the feature store)."""
 
     ids: list[str]
     vectors: np.ndarray
     sentences: np.ndarray
-    terms: list[Counter]
+    terms: list[Counter] | None
     keys: list[str] | None = None      # what a paper's tf-idf row is remembered by (its content hash)
+    rows: list[Row] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def take(self, idx: Sequence[int]) -> "ViewSet":
         idx = list(idx)
-        return ViewSet([self.ids[i] for i in idx], self.vectors[idx], self.sentences[idx], [self.terms[i] for i in idx],
-                       None if self.keys is None else [self.keys[i] for i in idx])
+
+        def pick(items):
+            return None if items is None else [items[i] for i in idx]
+
+        return ViewSet(pick(self.ids), self.vectors[idx], self.sentences[idx], pick(self.terms), pick(self.keys),
+                       pick(self.rows))
 
     def term_keys(self) -> list[str | None]:
         return list(self.keys) if self.keys is not None else [None] * len(self.ids)
+
+    def term_rows(self, stats: "TermStats") -> list[Row]:
+        if self.rows is not None:
+            return self.rows
+        return [stats.row(bag, key) for bag, key in zip(self.terms, self.term_keys())]
 
     @classmethod
     def empty(cls, dim: int = 384) -> "ViewSet":
@@ -195,36 +234,40 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.clip(n, 1e-12, None)
 
 
-def _csr(rows: list[tuple[np.ndarray, np.ndarray]], width: int, cols: np.ndarray):
+def _csr(rows: Sequence["Row"], width: int, cols: np.ndarray):
     import scipy.sparse as sp
 
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(c) for c, _ in rows])
-    vals = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, np.float32)
+    indptr[1:] = np.cumsum([len(r.cols) for r in rows])
+    vals = np.concatenate([r.vals for r in rows]) if rows else np.zeros(0, np.float32)
     # (a hash collision inside one paper leaves two entries in a column: products still add up right)
     return sp.csr_matrix((vals, cols, indptr), shape=(len(rows), max(1, width)))
 
 
 def term_similarities(a_bags: Sequence[Counter], b_bags: Sequence[Counter], stats: TermStats,
                       a_keys: Sequence[str | None] | None = None, b_keys: Sequence[str | None] | None = None) -> np.ndarray:
-    """Cosine of the tf-idf rows of every ``a`` to every ``b`` (rows kept by key between calls).
+    """Cosine of the tf-idf rows of every ``a`` to every ``b`` (rows kept by key between calls)."""
+    a_keys = a_keys if a_keys is not None else [None] * len(a_bags)
+    b_keys = b_keys if b_keys is not None else [None] * len(b_bags)
+    return row_cosines([stats.row(x, k) for x, k in zip(a_bags, a_keys)], [stats.row(x, k) for x, k in zip(b_bags, b_keys)])
+
+
+def row_cosines(a_rows: Sequence[Row], b_rows: Sequence[Row]) -> np.ndarray:
+    """Dot products of every ``a`` row with every ``b`` row (cosines: the rows are L2-normalised).
 
     Only the columns some ``b`` uses matter to a dot product with ``b``: the ``a`` rows are cut down
     to those before multiplying (``b`` is the library, much smaller than the candidates)."""
     import scipy.sparse as sp
 
-    a_keys = a_keys if a_keys is not None else [None] * len(a_bags)
-    b_keys = b_keys if b_keys is not None else [None] * len(b_bags)
-    a_rows = [stats.row(x, k) for x, k in zip(a_bags, a_keys)]
-    b_rows = [stats.row(x, k) for x, k in zip(b_bags, b_keys)]
     if not a_rows or not b_rows:
         return np.zeros((len(a_rows), len(b_rows)), np.float32)
-    b_cols = np.concatenate([c for c, _ in b_rows])
+    # (one integer type throughout: searchsorted across types took most of the time)
+    b_cols = np.concatenate([r.cols for r in b_rows]).astype(np.int64, copy=False)
     uniq, b_compact = np.unique(b_cols, return_inverse=True)
     b = _csr(b_rows, len(uniq), b_compact)
-    a_cols = np.concatenate([c for c, _ in a_rows])
-    a_vals = np.concatenate([v for _, v in a_rows])
-    a_row_of = np.repeat(np.arange(len(a_rows)), [len(c) for c, _ in a_rows])
+    a_cols = np.concatenate([r.cols for r in a_rows]).astype(np.int64, copy=False)
+    a_vals = np.concatenate([r.vals for r in a_rows])
+    a_row_of = np.repeat(np.arange(len(a_rows)), [len(r.cols) for r in a_rows])
     pos = np.searchsorted(uniq, a_cols)
     pos = np.minimum(pos, len(uniq) - 1)
     keep = uniq[pos] == a_cols
@@ -232,11 +275,9 @@ def term_similarities(a_bags: Sequence[Counter], b_bags: Sequence[Counter], stat
     return (a @ b.T).toarray().astype(np.float32)
 
 
-def tfidf_rows(bags: Sequence[Counter], stats: TermStats, keys: Sequence[str | None] | None = None):
-    """L2-normalised sublinear tf-idf rows (scipy CSR) of ``bags``, over the columns they use."""
-    keys = keys if keys is not None else [None] * len(bags)
-    rows = [stats.row(b, k) for b, k in zip(bags, keys)]
-    cols = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int64)
+def tfidf_matrix(rows: Sequence[Row]):
+    """The tf-idf ``rows`` as one scipy CSR matrix, over the columns they use."""
+    cols = np.concatenate([r.cols for r in rows]) if rows else np.zeros(0, np.int64)
     uniq, compact = np.unique(cols, return_inverse=True)
     return _csr(rows, len(uniq), compact)
 
@@ -249,7 +290,7 @@ def similarities(cands: ViewSet, others: ViewSet, stats: TermStats, views: Seque
     if "sentences" in views:
         out["sentences"] = cands.sentences @ others.sentences.T
     if "terms" in views:
-        out["terms"] = term_similarities(cands.terms, others.terms, stats, cands.term_keys(), others.term_keys())
+        out["terms"] = row_cosines(cands.term_rows(stats), others.term_rows(stats))
     return out
 
 
@@ -335,8 +376,7 @@ def linear_scores(cands: ViewSet, profile: ViewSet, background: ViewSet | None, 
     from scipy.optimize import minimize
 
     back = background if background is not None and len(background) else cands
-    m = tfidf_rows(list(profile.terms) + list(back.terms) + list(cands.terms), stats,
-                   profile.term_keys() + back.term_keys() + cands.term_keys())
+    m = tfidf_matrix(profile.term_rows(stats) + back.term_rows(stats) + cands.term_rows(stats))
 
     dense = np.vstack([profile.vectors, back.vectors, cands.vectors])
     X = sp.hstack([sp.csr_matrix(dense), m]).tocsr()
@@ -391,6 +431,23 @@ def mmr_order(scores: np.ndarray, vectors: np.ndarray, limit: int, diversity: fl
 _WORD = None
 
 
+def column_tfidf(row: Row) -> dict[int, float]:
+    """column -> tf-idf of a paper's terms, from its row (a weight times the row's norm)."""
+    return {c: w * row.norm for c, w in zip(row.cols.tolist(), row.vals.tolist())}
+
+
+def _tfidf_of(terms: list[str], others: Sequence[dict[int, float]]) -> dict[str, float]:
+    """Of each term some of the ``others`` hold, its tf-idf summed over them."""
+    cols = [term_column(t) for t in terms]
+    out: dict[str, float] = {}
+    for tfidf in others:
+        for t, c in zip(terms, cols):
+            w = tfidf.get(c)
+            if w is not None:
+                out[t] = out.get(t, 0.0) + w
+    return out
+
+
 def surface_forms(text: str) -> dict[str, str]:
     """stem -> the word as the text writes it (first time), for terms shown to a reader."""
     hit = _CACHE.forms.get(text)
@@ -403,20 +460,20 @@ def surface_forms(text: str) -> dict[str, str]:
 def _surface_forms(text: str) -> dict[str, str]:
     import re
 
-    from paperscope.similarity import STOPWORDS, tokenize
-
     global _WORD
     if _WORD is None:
         _WORD = re.compile(r"[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*")
-    words = [w for w in _WORD.findall(text or "") if w.lower() not in STOPWORDS and len(w) > 1]
-    stems = tokenize(text or "")   # the same words, in the same order, stemmed
-    out: dict[str, str] = {}
-    if len(words) != len(stems):   # (never expected) fall back to one word at a time
-        stems = [(tokenize(w) or [w.lower()])[0] for w in words]
     pairs = []
-    for w, st in zip(words, stems):
-        # lower case, except names written with capitals inside (BERT, GANs, ImageNet)
+    out: dict[str, str] = {}
+    known = _STEMS.get
+    for w in _WORD.findall(text or ""):
         low = w.lower()
+        st = known(low)
+        if st is None:
+            st = _stem_of(low)
+        if not st:
+            continue
+        # lower case, except names written with capitals inside (BERT, GANs, ImageNet)
         shown = w if w[1:] != low[1:] and not (w.isupper() and len(w) > 5) else low   # BERT, GANs; not SHOUTED titles
         out.setdefault(st, shown)
         pairs.append((st, shown))
@@ -425,9 +482,10 @@ def _surface_forms(text: str) -> dict[str, str]:
     return out
 
 
-def shared_terms(cand: Counter, others: Sequence[Counter], stats: TermStats, text: str, limit: int = 5,
+def shared_terms(cand: Counter, others: Sequence[dict[int, float]], stats: TermStats, text: str, limit: int = 5,
                  topical: Iterable[str] = ()) -> list[str]:
-    """The candidate's terms that weigh most in both it and the library papers it is closest to.
+    """The candidate's terms that weigh most in both it and the library papers it is closest to
+    (``others``: their terms' tf-idf by column, :func:`column_tfidf`; their texts need not be read again).
 
     A term's weight is its tf-idf in the candidate times its tf-idf summed over those papers; phrases
     (word pairs) and ``topical`` terms (those of the titles involved) count double: a word two
@@ -435,13 +493,14 @@ def shared_terms(cand: Counter, others: Sequence[Counter], stats: TermStats, tex
     """
     topical = set(topical)
     weight: dict[str, float] = {}
-    common = cand.keys() & set().union(*others) if others else set()
-    for t in common:
-        theirs = sum(1 + math.log(o[t]) for o in others if t in o)
+    theirs = _tfidf_of(list(cand), others)
+    for t, their_tfidf in theirs.items():
         idf = stats.idf(t)
-        weight[t] = (1 + math.log(cand[t])) * idf * theirs * idf * (2 if "_" in t else 1) * (2 if t in topical else 1)
+        weight[t] = (1 + math.log(cand[t])) * idf * their_tfidf * (2 if "_" in t else 1) * (2 if t in topical else 1)
     forms = surface_forms(text)
-    ranked = sorted(weight, key=lambda t: -weight[t])
+    # equal weights (to float noise) keep the order the candidate's text has them in
+    first = {t: n for n, t in enumerate(cand)}
+    ranked = sorted(weight, key=lambda t: (-float(f"{weight[t]:.6g}"), first[t]))
     floor = 0.2 * weight[ranked[0]] if ranked else 0.0
     out: list[str] = []
     for t in ranked:
@@ -532,6 +591,18 @@ class _Caches:
             if len(store) > size:
                 store.popitem(last=False)
 
+    def forget_papers(self) -> None:
+        """Forget what was derived from particular papers and libraries (terms, rows, sentence means,
+        words as written, centroids), keeping what belongs to the catalogue as a whole."""
+        with self.lock:
+            for store in (self.bags, self.sentences, self.no_sentences, self.forms, self.centroids):
+                store.clear()
+            for stats in self.stats.values():
+                stats._rows.clear()
+        from paperscope.index.features import forget_rows
+
+        forget_rows()
+
 
 _CACHE = _Caches()
 
@@ -567,9 +638,13 @@ def _keys(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _text(row: dict[str, Any]) -> str:
-    from paperscope.similarity import Doc
-
-    return Doc.from_text(row.get("id", ""), row.get("title") or "", row.get("abstract") or "").text
+    """Title and abstract as ``similarity.Doc.text`` joins them (the text of the paper vector), without
+    splitting the abstract into sentences on the way."""
+    title = (row.get("title") or "").strip()
+    abstract = " ".join((row.get("abstract") or "").split())
+    if title and abstract:
+        return f"{title}{'' if title[-1] in '.?!:' else '.'} {abstract}"
+    return title or abstract
 
 
 def _sentence_means(catalog, model: str, rows: list[dict[str, Any]], fallback: np.ndarray, embedder=None,
@@ -621,7 +696,28 @@ def _sentence_means(catalog, model: str, rows: list[dict[str, Any]], fallback: n
     return out
 
 
-def _library_views(catalog, user: str, tag: str | None, index, embedder_factory) -> tuple[ViewSet, list[dict[str, Any]]]:
+def stored_sentence_means(catalog, model: str, rows: list[dict[str, Any]], fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean stored abstract-sentence vector of each paper, and whether it had them all (else its row of
+    ``fallback`` is kept): what :func:`_sentence_means` computes, without remembering anything."""
+    from paperscope.index.embedder import text_key
+    from paperscope.index.vectors import from_blob, sentence_model
+    from paperscope.similarity import split_sentences
+
+    out = np.array(fallback, dtype=np.float32, copy=True)
+    found = np.zeros(len(rows), bool)
+    sentences = [split_sentences(r.get("abstract") or "") for r in rows]
+    keys = list(dict.fromkeys(text_key(x) for xs in sentences for x in xs))
+    stored = catalog.stored_vectors(sentence_model(model), keys) if keys else {}
+    for i, xs in enumerate(sentences):
+        vecs = [stored.get(text_key(x)) for x in xs]
+        if xs and all(v is not None for v in vecs):
+            out[i] = _unit(np.mean([from_blob(v) for v in vecs], axis=0))
+            found[i] = True
+    return out, found
+
+
+def _library_views(catalog, user: str, tag: str | None, index, embedder_factory, features=None,
+                   stats: TermStats | None = None) -> tuple[ViewSet, list[dict[str, Any]]]:
     """Views of the library papers (catalogue vectors; profile-only papers embedded once, then stored)."""
     from paperscope.catalog import library as store
 
@@ -647,12 +743,11 @@ def _library_views(catalog, user: str, tag: str | None, index, embedder_factory)
             vectors[need] = embedder.embed([_text(rows[i]) for i in need])
     if not rows:
         return ViewSet.empty(dim), []
-    sentences = _sentence_means(catalog, index.model if index is not None else "", rows, vectors, embedder,
-                                index.generation if index is not None else "")
-    return ViewSet([r["id"] for r in rows], vectors, sentences, _bags(rows), _keys(rows)), rows
+    stats = stats if stats is not None else term_stats(catalog, generation=index.generation if index is not None else "")
+    return _paper_views(catalog, index, rows, vectors, features, stats, embedder), rows
 
 
-def _negative_views(catalog, user: str, index) -> ViewSet:
+def _negative_views(catalog, user: str, index, features=None, stats: TermStats | None = None) -> ViewSet:
     from paperscope.catalog import library as store
 
     ids = [f["paper_id"] for f in store.list_feedback(catalog, user)]
@@ -664,8 +759,50 @@ def _negative_views(catalog, user: str, index) -> ViewSet:
     texts = store.paper_texts(catalog, ids)
     rows = [texts[i] for i in ids if i in texts]
     vectors = np.stack([index.vector(r["id"]) for r in rows])
-    return ViewSet([r["id"] for r in rows], vectors, _sentence_means(catalog, index.model, rows, vectors, None, index.generation),
-                   _bags(rows), _keys(rows))
+    stats = stats if stats is not None else term_stats(catalog, generation=index.generation)
+    return _paper_views(catalog, index, rows, vectors, features, stats)
+
+
+def _paper_views(catalog, index, rows: list[dict[str, Any]], vectors: np.ndarray, features, stats: TermStats,
+                 embedder=None) -> ViewSet:
+    """Views of papers (``rows``: id and content hash; title and abstract are read when needed): their
+    stored features where those are of their current text, the rest computed now. With an
+    ``embedder``, sentence vectors never stored are computed too (a library's profile-only papers)."""
+    n = len(rows)
+    sentences = np.array(vectors, dtype=np.float32, copy=True)
+    term_rows: list[Row | None] = [None] * n
+    found = [features.find(r["id"], r.get("content_hash")) if features is not None else None for r in rows]
+    stored = [k for k, pos in enumerate(found) if pos is not None]
+    for k, row in zip(stored, features.term_rows([found[k] for k in stored]) if stored else []):
+        term_rows[k] = row
+    # a stored mean is used unless it stands in for sentence vectors an embedder can now compute
+    means = [k for k in stored if embedder is None or features.has_sentences[found[k]]]
+    if means:
+        sentences[means] = features.sentences[[found[k] for k in means]]
+    missing = sorted(set(range(n)) - set(means))
+    if missing:
+        _fill_texts(catalog, rows, missing)
+        model, generation = (index.model, index.generation) if index is not None else ("", "")
+        sentences[missing] = _sentence_means(catalog, model, [rows[k] for k in missing], sentences[missing], embedder,
+                                             generation)
+    unweighted = [k for k in range(n) if term_rows[k] is None]
+    for k, bag, key in zip(unweighted, _bags([rows[k] for k in unweighted]), _keys([rows[k] for k in unweighted])):
+        term_rows[k] = stats.row(bag, key)
+    return ViewSet([r["id"] for r in rows], vectors, sentences, None, _keys(rows), term_rows)
+
+
+def _fill_texts(catalog, rows: list[dict[str, Any]], which: Iterable[int]) -> None:
+    """Give the ``which`` rows their title and abstract, read in one query, where they lack them."""
+    from paperscope.catalog import library as store
+
+    lacking = [k for k in which if "abstract" not in rows[k]]
+    if not lacking:
+        return
+    texts = store.paper_texts(catalog, [rows[k]["id"] for k in lacking])
+    for k in lacking:
+        text = texts.get(rows[k]["id"]) or {}
+        rows[k]["title"] = text.get("title") or ""
+        rows[k]["abstract"] = text.get("abstract") or ""
 
 
 def _centroids(vectors: np.ndarray, k: int, iterations: int = 8) -> np.ndarray:
@@ -706,15 +843,16 @@ def stage1_space(index) -> tuple[np.ndarray, np.ndarray | None]:
     products are what is kept): a third of the arithmetic and of the memory read per request, at a
     recall ``paperscope bench recommend`` measures. Built once per process and vector generation.
     """
-    if len(index) < STAGE1_MIN_ROWS or index.matrix.shape[1] <= STAGE1_DIMS:
+    rows = _matrix_rows(index)
+    if rows < STAGE1_MIN_ROWS or index.matrix.shape[1] <= STAGE1_DIMS:
         return index.matrix, None
-    key = f"{id(index)}|{index.generation}|{len(index)}"
+    key = f"{id(index)}|{index.generation}|{rows}"
     with _CACHE.lock:
         hit = _CACHE.stage1.get(key)
     if hit is not None:
         return hit
     rng = np.random.default_rng(0)
-    sample = index.matrix[np.sort(rng.choice(len(index), STAGE1_MIN_ROWS, replace=False))]
+    sample = index.matrix[np.sort(rng.choice(rows, STAGE1_MIN_ROWS, replace=False))]
     _, vecs = np.linalg.eigh((sample.T @ sample).astype(np.float64))
     w = np.ascontiguousarray(vecs[:, -STAGE1_DIMS:], dtype=np.float32)
     reduced = np.ascontiguousarray(index.matrix @ w)
@@ -730,7 +868,8 @@ def candidate_pool(index, profile_vectors: np.ndarray, allowed: np.ndarray | Non
     matrix, w = stage1_space(index)
     if w is not None:
         c = c @ w
-    scores = (matrix @ c.T).max(axis=1) if len(c) > 1 else matrix @ c[0]
+    # (centroids x papers, then the best centroid per paper: a reduction over 16 long rows, not 92k short ones)
+    scores = (c @ matrix.T).max(axis=0) if len(c) > 1 else matrix @ c[0]
     if allowed is not None:
         scores = np.where(allowed, scores, -np.inf)
     finite = int(np.isfinite(scores).sum())
@@ -818,9 +957,11 @@ def _recommend(catalog, user: str, tag: str | None, since: str | None, limit: in
     tag = tag or None
     result = RecommendResult([], tag=tag, since=since, timings_ms=timings)
     index = _vector_index(catalog, load_vector_index, MODEL_NAME)
+    features = _feature_store(catalog, index) if p["features"] else None
+    stats = features.stats if features is not None else term_stats(catalog, int(p["term_sample"]), index.generation if index else "")
     lap("index")
     factory = embedder_factory or (lambda: _catalog_embedder(catalog))
-    profile, profile_rows = _library_views(catalog, user, tag, index, factory)
+    profile, profile_rows = _library_views(catalog, user, tag, index, factory, features, stats)
     result.library_papers = len(profile)
     lap("library")
     if not len(profile):
@@ -839,15 +980,15 @@ def _recommend(catalog, user: str, tag: str | None, since: str | None, limit: in
         wanted = new if wanted is None else wanted & new
     lap("filters")
     if index is None or not len(index):
-        return _keyword_recommend(catalog, result, profile, profile_rows, hidden, wanted, limit, p, timings)
-    allowed = np.ones(len(index), bool)
+        return _keyword_recommend(catalog, result, profile, profile_rows, hidden, wanted, limit, p, stats)
+    allowed = np.ones(_matrix_rows(index), bool)
     for pid in hidden:
         i = index.position.get(pid)
         if i is not None:
             allowed[i] = False
     unembedded: list[str] = []
     if wanted is not None:
-        mask = np.zeros(len(index), bool)
+        mask = np.zeros(_matrix_rows(index), bool)
         for pid in wanted:
             i = index.position.get(pid)
             if i is not None:
@@ -871,8 +1012,9 @@ def _recommend(catalog, user: str, tag: str | None, since: str | None, limit: in
     result.pool = len(positions) + len(extra_rows)
     lap("stage1")
     pool_ids = [index.ids[i] for i in positions]
-    texts = store.paper_texts(catalog, pool_ids)
-    rows = [texts[i] for i in pool_ids if i in texts]
+    hashes = store.content_hashes_of(catalog, pool_ids)
+    # (texts are read only for papers whose features must be computed, and for those explained)
+    rows = [{"id": pid, "content_hash": hashes[pid]} for pid in pool_ids if pid in hashes]
     vectors = np.zeros((len(rows) + len(extra_rows), index.matrix.shape[1]), np.float32)
     for n, r in enumerate(rows):
         vectors[n] = index.matrix[index.position[r["id"]]]
@@ -880,18 +1022,30 @@ def _recommend(catalog, user: str, tag: str | None, since: str | None, limit: in
         vectors[len(rows):] = extra_vectors
         rows = rows + extra_rows
     lap("fetch")
-    cands = ViewSet([r["id"] for r in rows], vectors, _sentence_means(catalog, index.model, rows, vectors, None, index.generation),
-                    _bags(rows), _keys(rows))
+    cands = _paper_views(catalog, index, rows, vectors, features, stats)
     lap("views")
-    stats = term_stats(catalog, int(p["term_sample"]), index.generation)
-    lap("term_stats")
-    negatives = _negative_views(catalog, user, index)
+    negatives = _negative_views(catalog, user, index, features, stats)
     scored = score_candidates(cands, profile, stats, negatives, params=p)
     lap("score")
     order = mmr_order(scored.score, cands.vectors, limit, float(p["diversity"]))
     result.items = _explain(catalog, order, cands, rows, profile, profile_rows, scored, stats)
     lap("explain")
     return result
+
+
+def _matrix_rows(index) -> int:
+    """The papers the index's matrix holds. (On PostgreSQL ``len(index)`` counts the vectors stored,
+    which include those of papers whose text changed since they were embedded; the matrix does not.)"""
+    return index.matrix.shape[0]
+
+
+def _feature_store(catalog, index):
+    """The stored per-paper features of the index's model, or None (then everything is computed on demand)."""
+    if index is None or not len(index):
+        return None
+    from paperscope.index.features import load_features
+
+    return load_features(catalog, index.model)
 
 
 NEW_PAPERS_EMBEDDED_ON_THE_FLY = 256
@@ -914,12 +1068,19 @@ def _embed_new(catalog, paper_ids: list[str], factory) -> tuple[list[dict[str, A
     return rows, _unit(embedder.embed([_text(r) for r in rows]))
 
 
+def vector_models(model_name: str | None = None) -> tuple[str, ...]:
+    """The vector sets the recommender reads, in order of preference (full precision first)."""
+    if model_name is None:
+        from paperscope.index.embedder import MODEL_NAME as model_name
+    return (f"{model_name}/onnx-fp32", f"{model_name}/onnx-int8")
+
+
 def _vector_index(catalog, loader, model_name: str):
     """The catalogue's vector index of the default model (full-precision vectors preferred), or None.
 
     Found by name, without loading the model: a request that needs no new vector never pays for it.
     """
-    for candidate in (f"{model_name}/onnx-fp32", f"{model_name}/onnx-int8"):
+    for candidate in vector_models(model_name):
         index = loader(catalog, candidate)
         if index is not None and len(index):
             return index
@@ -953,8 +1114,17 @@ def _since_iso(since: str) -> str:
 
 def _explain(catalog, order: list[int], cands: ViewSet, rows: list[dict[str, Any]], profile: ViewSet,
              profile_rows: list[dict[str, Any]], scored: Scored, stats: TermStats) -> list[Recommendation]:
+    _fill_texts(catalog, rows, order)
     papers = {p["id"]: p for p in catalog.papers([cands.ids[i] for i in order])}
     combined = sum(zscore(s.ravel()).reshape(s.shape) for s in scored.sims.values()) if scored.sims else None
+    library_rows = profile.term_rows(stats)
+    library_tfidf: dict[int, dict[int, float]] = {}
+
+    def tfidf_of_library_paper(j: int) -> dict[int, float]:
+        if j not in library_tfidf:        # (a library paper explains several candidates)
+            library_tfidf[j] = column_tfidf(library_rows[j])
+        return library_tfidf[j]
+
     out = []
     for i in order:
         pid = cands.ids[i]
@@ -972,7 +1142,7 @@ def _explain(catalog, order: list[int], cands: ViewSet, rows: list[dict[str, Any
                        for j in near]
             basis = list(order_j[:3])
             titles = terms_of(" ".join([rows[i].get("title") or ""] + [profile_rows[j].get("title") or "" for j in basis]))
-            terms = shared_terms(cands.terms[i], [profile.terms[j] for j in basis], stats, _text(rows[i]),
+            terms = shared_terms(_bags([rows[i]])[0], [tfidf_of_library_paper(j) for j in basis], stats, _text(rows[i]),
                                  topical=set(titles) | {f"{a}_{b}" for a, b in zip(titles, titles[1:])})
         else:
             terms = []
@@ -981,7 +1151,7 @@ def _explain(catalog, order: list[int], cands: ViewSet, rows: list[dict[str, Any
 
 
 def _keyword_recommend(catalog, result: RecommendResult, profile: ViewSet, profile_rows, hidden: set[str],
-                       wanted: set[str] | None, limit: int, p: dict[str, Any], timings) -> RecommendResult:
+                       wanted: set[str] | None, limit: int, p: dict[str, Any], stats: TermStats) -> RecommendResult:
     """No vectors yet: candidates share the library's key terms (BM25), ranked by the terms view alone."""
     from paperscope.catalog import library as store
 
@@ -1007,7 +1177,6 @@ def _keyword_recommend(catalog, result: RecommendResult, profile: ViewSet, profi
     rows = [texts[i] for i in pool if i in texts]
     zero = np.zeros((len(rows), profile.vectors.shape[1]), np.float32)
     cands = ViewSet([r["id"] for r in rows], zero, zero, _bags(rows), _keys(rows))
-    stats = term_stats(catalog, int(p["term_sample"]))
     scored = score_candidates(cands, profile, stats, None, params=p | {"views": ("terms",)})
     order = list(np.argsort(-scored.score))[:limit]
     result.items = _explain(catalog, order, cands, rows, profile, profile_rows, scored, stats)

@@ -495,6 +495,16 @@ def paper_texts(catalog, paper_ids: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def content_hashes_of(catalog, paper_ids: list[str]) -> dict[str, str]:
+    """id -> content hash of the given papers (what tells whether stored features are of the current text)."""
+    out: dict[str, str] = {}
+    with catalog.engine.connect() as conn:
+        for chunk in _chunks(list(dict.fromkeys(paper_ids)), 900):
+            out.update({pid: chash for pid, chash in conn.execute(
+                select(papers.c.id, papers.c.content_hash).where(papers.c.id.in_(chunk)))})
+    return out
+
+
 def sample_paper_texts(catalog, size: int, seed: int = 7) -> list[str]:
     """Titles + abstracts of a reproducible sample of ``size`` catalogue papers (for term statistics)."""
     import random

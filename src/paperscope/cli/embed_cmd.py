@@ -30,6 +30,7 @@ def embed(
     Runtime offers one.
     """
     from paperscope.index.embedder import default_embedder
+    from paperscope.index.features import refresh_features
     from paperscope.index.vectors import embed_catalog
 
     catalog = open_catalog(db)
@@ -52,6 +53,14 @@ def embed(
             err_console.print("stopped; run `paperscope embed` again to continue where it stopped")
             raise typer.Exit(130)
     result["providers"] = getattr(embedder, "providers", None)
+    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("recommendation features", total=None)
+        try:
+            result["recommend_features"] = refresh_features(
+                catalog, embedder.name, lambda done, total: bar.update(task, completed=done, total=total))
+        except KeyboardInterrupt:
+            err_console.print("stopped; the vectors are stored, and recommendations compute what they lack on demand")
+            raise typer.Exit(130)
     if as_json:
         print_json(result)
     else:

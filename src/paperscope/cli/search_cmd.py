@@ -198,6 +198,17 @@ def render_result(result: "SearchResult") -> None:
             console.print(line)
 
 
+def _rebuild_recommend_features(catalog: "Catalog", show: bool) -> dict[str, Any]:
+    from paperscope.index.features import rebuild_features
+
+    try:
+        with index_progress("Rebuilding the recommendation features", show) as progress:
+            return rebuild_features(catalog, progress)
+    except KeyboardInterrupt:
+        fail("interrupted; the keyword index is rebuilt, and recommendations compute what they lack on demand", 130)
+        raise
+
+
 @app.command("reindex")
 def reindex_command(json_out: bool = JsonOption, db: Optional[str] = DbOption) -> None:
     """Rebuild the search indexes from the catalogue (they are derived; nothing is lost)."""
@@ -215,6 +226,7 @@ def reindex_command(json_out: bool = JsonOption, db: Optional[str] = DbOption) -
         fail("interrupted; the keyword index will be rebuilt by the next search", 130)
     except Exception as exc:  # noqa: BLE001
         fail(f"reindex failed: {_one_line(exc)}")
+    report["recommend_features"] = _rebuild_recommend_features(catalog, not json_out)
     index = LexicalIndex.for_catalog(catalog)
     seconds = time.perf_counter() - started
     summary = {"catalogue": catalog.location, "indexes": report, "seconds": round(seconds, 2),
