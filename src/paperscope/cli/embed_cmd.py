@@ -21,6 +21,9 @@ def embed(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
                                              help="Papers embedded and stored together (default 128): "
                                                   "an interrupted run loses at most one batch."),
+    model: str = typer.Option("minilm", "--model",
+                              help="minilm (all-MiniLM-L6-v2, the default) or static (the fast tier: "
+                                   "about 100x faster, lower quality)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Compute the vectors that search by meaning and similar papers use.
@@ -29,14 +32,14 @@ def embed(
     stopped, and papers whose text did not change are never embedded again. Uses a GPU when ONNX
     Runtime offers one.
     """
-    from paperscope.index.embedder import default_embedder
+    from paperscope.index.embedder import embedder_named
     from paperscope.index.features import refresh_features
     from paperscope.index.vectors import embed_catalog
 
     catalog = open_catalog(db)
     try:
-        embedder = default_embedder()
-    except (FileNotFoundError, RuntimeError) as exc:
+        embedder = embedder_named(model)
+    except (FileNotFoundError, RuntimeError, ValueError) as exc:
         fail(f"the embedding model cannot be loaded: {exc}")
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn()]
@@ -53,6 +56,7 @@ def embed(
             err_console.print("stopped; run `paperscope embed` again to continue where it stopped")
             raise typer.Exit(130)
     result["providers"] = getattr(embedder, "providers", None)
+    result["graph"] = _build_graph(catalog, embedder.name, columns, as_json)
     with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task("recommendation features", total=None)
         try:
@@ -68,6 +72,26 @@ def embed(
             f"{result['embedded_papers']} papers embedded ({result['embedded_sentences']} sentences) in "
             f"{result['seconds']} s with {result['model']}; {result['papers_with_vectors']} papers now have vectors.",
             highlight=False)
+
+
+def _build_graph(catalog, model: str, columns, as_json: bool) -> dict | None:
+    """The HNSW graph of a large catalogue, built now so that searches need not wait for it."""
+    from paperscope.index.ann import ensure_graph
+    from paperscope.index.vectors import load_vector_index
+
+    if not catalog.is_sqlite:  # pgvector's HNSW index in the database serves
+        return None
+    index = load_vector_index(catalog, model, graph=False)
+    if index is None:
+        return None
+    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("vector search graph", total=len(index))
+        try:
+            return ensure_graph(catalog, index, lambda done, total: bar.update(task, completed=done, total=total))
+        except KeyboardInterrupt:
+            err_console.print("stopped; the vectors are stored, and search by meaning is exact until "
+                              "`paperscope reindex` builds the graph")
+            raise typer.Exit(130)
 
 
 @app.command()

@@ -332,6 +332,35 @@ def default_embedder() -> MiniLMEmbedder:
         return _DEFAULT["minilm"]  # type: ignore[return-value]
 
 
+EMBEDDER_CHOICES = ("minilm", "static")
+
+
+def embedder_named(choice: str) -> Embedder:
+    """``minilm`` (the default model) or ``static`` (the fast tier), one of each per process.
+
+    Raises ValueError for another name and FileNotFoundError when the model's files are missing.
+    """
+    if choice == "minilm":
+        return default_embedder()
+    if choice != "static":
+        raise ValueError(f"unknown model {choice!r}; choose one of {', '.join(EMBEDDER_CHOICES)}")
+    with _DEFAULT_LOCK:
+        if "static" not in _DEFAULT:
+            _DEFAULT["static"] = StaticEmbedder()
+        return _DEFAULT["static"]
+
+
+def search_embedder(catalog) -> Embedder:
+    """The model that embeds queries for ``catalog``: the one its paper vectors come from.
+
+    MiniLM, unless the static tier alone has published vectors (a catalogue embedded with
+    ``paperscope embed --model static``): query and papers must share one vector space.
+    """
+    published = [k for k in catalog.get_meta_prefix("vectors:") if k.endswith(":generation")]
+    static_only = bool(published) and all("/static-" in k for k in published)
+    return embedder_named("static" if static_only else "minilm")
+
+
 # --------------------------------------------------------------------------------------------
 # Fast tier: static (model2vec-style) embeddings distilled from the same model
 # --------------------------------------------------------------------------------------------

@@ -101,5 +101,11 @@ def ensure_indexes(catalog: "Catalog", progress: Progress | None = None) -> dict
 
 
 def rebuild_indexes(catalog: "Catalog", progress: Progress | None = None) -> dict[str, Any]:
-    """Rebuild every index from the catalogue (``paperscope reindex``)."""
-    return {name: make(catalog).rebuild(catalog, progress=_bind(progress, name)) for name, make in _INDEXES.items()}
+    """Rebuild every index from the catalogue (``paperscope reindex``), and the vector search
+    graphs of a large catalogue (``vectors``: derived from the stored vectors, not from text)."""
+    from paperscope.index.ann import rebuild_graphs
+
+    report: dict[str, Any] = {name: make(catalog).rebuild(catalog, progress=_bind(progress, name))
+                              for name, make in _INDEXES.items()}
+    report["vectors"] = rebuild_graphs(catalog, progress=_bind(progress, "vectors"))
+    return report

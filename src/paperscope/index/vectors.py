@@ -226,6 +226,7 @@ class VectorIndex:
         self.matrix = matrix
         self.generation = generation
         self.position = {pid: i for i, pid in enumerate(ids)}
+        self.ann = None  # an HNSW graph over the matrix for large catalogues (index/ann.py)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -235,6 +236,11 @@ class VectorIndex:
         return None if i is None else self.matrix[i]
 
     def search(self, query: np.ndarray, k: int = 10, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+        if self.ann is not None and len(self.ids):
+            return self.ann.search(self, query, k, exclude)
+        return self.exact_search(query, k, exclude)
+
+    def exact_search(self, query: np.ndarray, k: int = 10, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
         if not len(self.ids):
             return []
         scores = self.matrix @ np.asarray(query, dtype=np.float32)
@@ -257,10 +263,11 @@ def index_folder(catalog: Catalog) -> Path:
     return index_root(catalog) / "vectors"
 
 
-def load_vector_index(catalog: Catalog, model: str) -> VectorIndex | None:
+def load_vector_index(catalog: Catalog, model: str, graph: bool = True) -> VectorIndex | None:
     """The vector index of ``model``, or None when no paper has a vector yet.
 
     Kept in memory per process and re-read when `paperscope embed` has added vectors since.
+    ``graph``: attach the HNSW graph of a large catalogue (see index/ann.py).
     """
     if not catalog.is_sqlite:  # PostgreSQL: pgvector's HNSW index in the database serves the search
         from paperscope.index.pgvector import load_pg_vector_index
@@ -273,12 +280,15 @@ def load_vector_index(catalog: Catalog, model: str) -> VectorIndex | None:
         return None
     key = (catalog.location, model)
     with _LOCK:
-        cached = _LOADED.get(key)
-        if cached is not None and cached.generation == generation:
-            return cached
-        index = _read_or_build(catalog, model, generation)
-        _LOADED[key] = index
-        return index
+        index = _LOADED.get(key)
+        if index is None or index.generation != generation:
+            index = _read_or_build(catalog, model, generation)
+            _LOADED[key] = index
+    if graph and index.ann is None:  # also picks up a graph another process has written since
+        from paperscope.index.ann import attach_graph
+
+        attach_graph(catalog, index)
+    return index
 
 
 def _read_or_build(catalog: Catalog, model: str, generation: str) -> VectorIndex:
@@ -331,13 +341,14 @@ class VectorSearcher:
     keyword search never pays for it.
     """
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, embedder=None):
         self.catalog = catalog
+        self.embedder = embedder  # None: the model the catalogue's vectors come from
 
     def _parts(self):
-        from paperscope.index.embedder import default_embedder
+        from paperscope.index.embedder import search_embedder
 
-        embedder = default_embedder()
+        embedder = self.embedder or search_embedder(self.catalog)
         return embedder, load_vector_index(self.catalog, embedder.name)
 
     def available(self) -> tuple[bool, str]:
