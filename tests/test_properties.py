@@ -259,7 +259,7 @@ def mutated(draw, template):
     value = template
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(list(_paths(value))))
-        value = _replace(value, path, draw(site_value))
+        value = _replace(value, path, draw(st.one_of(site_leaf, site_value)))  # often a leaf: dates, ids, times
     return value
 
 
@@ -355,7 +355,8 @@ DECISIONS = {"top 5% paper": "top 5%", "top 25% paper": "top 25%", "poster accep
 
 @examples(30)
 @given(posters=st.lists(st.tuples(st.sampled_from(sorted(MODES)), st.sampled_from(sorted(DECISIONS)), title_text,
-                                  author_list, abstract_text), min_size=1, max_size=6, unique_by=lambda p: p[2].lower()),
+                                  author_list, abstract_text),
+                        min_size=1, max_size=6, unique_by=lambda p: p[2].lower()),
        number=st.integers(1, 12))
 def test_a_poster_listing_written_from_posters_reads_back_to_them(posters, number):
     lines = [f"Poster Session {number}"]
@@ -484,7 +485,8 @@ def printed_slots(draw):
 @examples(300)
 @given(printed=printed_slots())
 @example(printed=("Thu 21 July 12:30 - 12:35 PDT", 2022,
-                  (datetime(2022, 7, 21, 19, 30, tzinfo=timezone.utc), datetime(2022, 7, 21, 19, 35, tzinfo=timezone.utc))))
+                  (datetime(2022, 7, 21, 19, 30, tzinfo=timezone.utc),
+                   datetime(2022, 7, 21, 19, 35, tzinfo=timezone.utc))))
 def test_a_printed_slot_reads_back_to_its_utc_times(printed):
     text, year, (start, end) = printed
     slot = parse_slot(text, year)
@@ -495,7 +497,8 @@ def test_a_printed_slot_reads_back_to_its_utc_times(printed):
 @given(text=st.one_of(st.text(max_size=80), st.lists(st.one_of(FORMAT_LINES, st.sampled_from(
     ["Thu", "21", "July", "12:30", "-", "PDT", "noon", "24:00", "99:99", "a.m.", ",", "2022", "UTC+15", "0"]),
     st.text(max_size=5)), max_size=12).map(" ".join)),
-       year=st.one_of(st.none(), st.sampled_from([1, 9999]), st.integers(1, 9999)), default_tz=st.sampled_from([None, "UTC", "PDT", "Nowhere/Zone"]))
+       year=st.one_of(st.none(), st.sampled_from([1, 9999]), st.integers(1, 9999)),
+       default_tz=st.sampled_from([None, "UTC", "PDT", "Nowhere/Zone"]))
 def test_any_text_is_a_slot_or_a_slot_error(text, year, default_tz):
     try:
         split_slot(text)
@@ -643,7 +646,8 @@ library_entries = st.lists(st.fixed_dictionaries({
     "entry_key": st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789:-", min_size=3, max_size=16),
     "title": hostile_text, "authors": st.lists(person_with_anything, max_size=3), "abstract": st.text(max_size=80),
     "year": bib_year, "venue": st.one_of(st.none(), hostile_text),
-    "ids": st.dictionaries(st.sampled_from(["arxiv", "doi", "openreview"]), st.text(min_size=1, max_size=12), max_size=2),
+    "ids": st.dictionaries(st.sampled_from(["arxiv", "doi", "openreview"]), st.text(min_size=1, max_size=12),
+                           max_size=2),
     "note": st.text(max_size=60), "read_state": st.sampled_from(["unread", "reading", "read"]),
     "tags": st.lists(st.text(alphabet=LOWER + "-_ 0123456789", min_size=1, max_size=12), max_size=3),
 }), min_size=1, max_size=5, unique_by=lambda e: e["entry_key"])

@@ -15,13 +15,13 @@ COLUMNS = ("target", "executions", "exec/s", "coverage", "features", "crashes", 
 @bench_app.command("fuzz")
 def bench_fuzz(
     seconds: int = typer.Option(60, "--seconds", min=1, help="Fuzzing time per target, in seconds."),
-    targets: Optional[str] = typer.Option(None, "--targets", help="Comma-separated targets (default: all; see --list)."),
+    targets: Optional[str] = typer.Option(None, "--targets", help="Comma-separated targets (default: all; --list)."),
     artifacts: Optional[Path] = typer.Option(
         None, "--artifacts", help="Folder for crashing and hanging inputs (default: ~/.cache/paperscope/fuzz/artifacts)."),
     corpus: Optional[Path] = typer.Option(
-        None, "--corpus", help="Folder keeping what each target learnt between runs (default: ~/.cache/paperscope/fuzz/corpus)."),
-    hang_seconds: int = typer.Option(10, "--hang-seconds", min=1, help="An input running longer than this is a hang."),
-    rss_limit_mb: int = typer.Option(2048, "--rss-limit-mb", min=1, help="A target process using more memory is a crash."),
+        None, "--corpus", help="Folder keeping what each target learnt (default: ~/.cache/paperscope/fuzz/corpus)."),
+    hang_seconds: int = typer.Option(10, "--hang-seconds", min=1, help="One input running longer is a hang."),
+    rss_limit_mb: int = typer.Option(2048, "--rss-limit-mb", min=1, help="A target using more memory is a crash."),
     list_targets: bool = typer.Option(False, "--list", help="List the targets and exit."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -41,15 +41,16 @@ def bench_fuzz(
     if not chosen:
         fail("--targets names no target (see --list)")
 
-    def report(result) -> None:
-        if not as_json:
-            err_console.print(f"{result.target}: {result.executions:,} executions, {result.crashes} crashes, "
-                              f"{result.hangs} hangs", highlight=False)
+    def report(result) -> None:  # on stderr, so that --json output stays clean
+        err_console.print(f"{result.target}: {result.executions:,} executions, {result.crashes} crashes, "
+                          f"{result.hangs} hangs", highlight=False)
 
     try:
         results = run_campaign(chosen, seconds, artifacts, corpus, Limits(hang_seconds, rss_limit_mb), progress=report)
     except FuzzUnavailable as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the corpus or the artifacts: {exc.filename or ''}: {exc.strerror or exc}")
     failed = [r for r in results if not r.ok]
     if as_json:
         print_json({"seconds_per_target": seconds, "targets": [r.as_dict() for r in results],
