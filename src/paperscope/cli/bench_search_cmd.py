@@ -1,4 +1,5 @@
-"""``paperscope bench search``: keyword search latency against tantivy's own parser, in one run."""
+"""``paperscope bench search``: keyword search latency against tantivy's own parser, in one run (search
+by meaning, `--mode semantic|hybrid`, is measured by bench/vector_search_bench.py)."""
 
 from __future__ import annotations
 
@@ -162,9 +163,15 @@ def bench_search(
     db: Optional[str] = typer.Option(None, "--db", help=f"Catalogue to search (default: {BENCH_CATALOGUE}, made by `paperscope bench ingest`)."),
     queries: int = typer.Option(1000, "--queries", help="Timed queries (after 50 warm-up ones)."),
     seed: int = typer.Option(13, "--seed", help="Seed of the query sample."),
+    mode: str = typer.Option("keyword", "--mode",
+                             help="keyword; or semantic / hybrid: search by meaning with the vector graph, "
+                                  "next to exact vector search in the same run (needs `paperscope embed`)."),
+    model: Optional[str] = typer.Option(None, "--model", help="semantic/hybrid: minilm or static "
+                                                              "(default: the model the catalogue's vectors come from)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Keyword search latency (p50/p99, queries/s) with facets, next to tantivy's own parser on the same queries."""
+    """Search latency (p50/p99): keyword search with facets next to tantivy's own parser; with
+    --mode semantic|hybrid, search by meaning next to exact vector search, ANN recall@10 and memory."""
     location = db or str(BENCH_CATALOGUE)
     if "://" not in location and not Path(location).expanduser().exists():
         if db:
@@ -172,8 +179,15 @@ def bench_search(
         fail(f"no bench catalogue at {location}: run `paperscope bench ingest` first, or pass --db PATH")
     if queries < 1:
         fail("--queries must be at least 1")
+    if mode not in ("keyword", "semantic", "hybrid"):
+        fail(f"unknown --mode {mode!r}: keyword, semantic or hybrid")
     try:
-        result = run_search_bench(location, queries=queries, seed=seed)
+        if mode == "keyword":
+            result = run_search_bench(location, queries=queries, seed=seed)
+        else:
+            from paperscope.bench.vector_search_bench import run_vector_search_bench
+
+            result = run_vector_search_bench(location, mode, queries=queries, seed=seed, model=model)
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except Exception as exc:  # noqa: BLE001 - one line, no traceback
