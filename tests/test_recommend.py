@@ -283,20 +283,27 @@ def ranked(result) -> list[tuple[str, float, list[str]]]:
 
 
 def test_stored_features_rank_exactly_as_features_computed_on_demand(iclr):
-    """`paperscope reindex` stores every paper's term row and sentence mean; a request reading them
-    recommends the same papers, with the same scores and reasons, as one computing them."""
+    """`paperscope embed` keeps every paper's term row and sentence mean stored, `reindex` rebuilds
+    them; a request reading them recommends the same papers, with the same scores and reasons, as one
+    computing them."""
     from typer.testing import CliRunner
 
     from paperscope.cli import app
     from paperscope.index.features import load_features
+    from paperscope.index.vectors import load_vector_index
 
     catalog, user = iclr["catalog"], "two-stores"
     save_all(iclr, user, GRAPH_PAPERS + GAN_PAPERS[:1])
     rec.mark_not_relevant(catalog, user, iclr["ids"]["Smoothness and Stability in GANs"])
+    res = CliRunner().invoke(app, ["embed", "--no-sentences", "--json", "--db", catalog.location])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["recommend_features"]["papers"] == 687
+    model = load_vector_index(catalog, "all-MiniLM-L6-v2/onnx-fp32").model
+    assert load_features(catalog, model).generation == load_vector_index(catalog, model).generation
     res = CliRunner().invoke(app, ["reindex", "--json", "--db", catalog.location])
     assert res.exit_code == 0, res.output
     built = json.loads(res.stdout)["indexes"]["recommend_features"]
-    assert [b["papers"] for b in built.values()] == [687]
+    assert [(b["papers"], b["computed"]) for b in built.values()] == [(687, 687)]
     store_ = load_features(catalog, next(iter(built)))
     assert len(store_) == 687 and store_.stats.n_docs == 687
     rec._CACHE.forget_papers()

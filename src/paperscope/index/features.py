@@ -188,7 +188,7 @@ def refresh_features(catalog, model: str, progress: Progress | None = None) -> d
 
     if model not in vector_models():
         return None
-    return update_features(catalog, model, progress=progress)
+    return _stored_or_said(lambda: update_features(catalog, model, progress=progress))
 
 
 def rebuild_features(catalog, progress: Progress | None = None) -> dict[str, Any]:
@@ -198,8 +198,18 @@ def rebuild_features(catalog, progress: Progress | None = None) -> dict[str, Any
     out: dict[str, Any] = {}
     for model in vector_models():
         if catalog.get_meta(f"vectors:{model}:generation") is not None:
-            out[model] = update_features(catalog, model, rebuild=True, progress=progress)
+            out[model] = _stored_or_said(lambda: update_features(catalog, model, rebuild=True, progress=progress))
     return out or {"message": "no paper vectors yet (run `paperscope embed`)"}
+
+
+def _stored_or_said(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A build's report, or why the store could not be written (a full disk, a read-only folder): the
+    vectors are stored all the same, and recommendations compute what they lack on demand."""
+    try:
+        return build()
+    except OSError as exc:
+        return {"papers": 0, "message": f"the recommendation features were not stored ({exc}); "
+                                        f"recommendations compute them on demand"}
 
 
 def _sample_stats(catalog):
