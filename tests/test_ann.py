@@ -248,3 +248,33 @@ def test_embed_and_reindex_build_the_graph(small_threshold):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)["graph"]
     assert report["graph"] == graphs[0]["graph"] and report["built"] is False  # nothing changed: kept
+
+
+def test_a_build_stopped_between_steps_writes_nothing(small_threshold):
+    import threading
+
+    catalog, embedder = small_threshold
+    index = load_vector_index(catalog, embedder.name, graph=False)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(ann.BuildStopped):
+        ann.build_graph(index, stop=stop)
+    assert not ann.graph_path(catalog, index).exists()
+
+
+def test_a_command_exiting_during_a_background_build_exits_cleanly(small_threshold, tmp_path):
+    """A one-shot search on a large catalogue with no graph starts a build, then exits at once."""
+    import subprocess
+    import sys
+
+    catalog, embedder = small_threshold
+    script = (
+        "import sys; from paperscope.index import ann; ann.ANN_MIN_PAPERS = 1000\n"
+        "from paperscope.catalog.store import Catalog\n"
+        "from paperscope.index.vectors import load_vector_index\n"
+        f"index = load_vector_index(Catalog.open({str(catalog.sqlite_path)!r}), {embedder.name!r})\n"
+        "assert index.ann is None and ann._BUILDING, 'a background build should have started'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not list(ann.graph_path(catalog, load_vector_index(catalog, embedder.name, graph=False)).parent.glob(".*.tmp"))

@@ -39,6 +39,7 @@ exact search; queries are 2-4 word spans of real titles (static tier: 92,000 pap
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -67,8 +68,9 @@ EF_SEARCH = 256
 # The graph ranks by 8-bit codes (a quarter of the float32 memory): it proposes this many
 # candidates per wanted result, and the matrix re-scores them exactly.
 CANDIDATES_PER_RESULT = 2
-# Papers inserted per step of a build: the unit of progress and of interruption.
-BUILD_STEP = 4096
+# Papers inserted per step of a build: the unit of progress, and the most a process exiting during a
+# background build waits for (about a second at 92k papers).
+BUILD_STEP = 2048
 GRAPH_FORMAT = "faiss-hnsw-sq8-centred-ip-1"
 
 Progress = Callable[[int, int], None]
@@ -158,8 +160,15 @@ def read_graph(path: Path, index: "VectorIndex", digest: str) -> AnnIndex | None
     return AnnIndex(graph, digest, path)
 
 
-def build_graph(index: "VectorIndex", progress: Progress | None = None, threads: int | None = None) -> AnnIndex:
-    """Insert every row of ``index.matrix`` into a new HNSW graph (inner product = cosine here)."""
+class BuildStopped(Exception):
+    """A build given up between two steps (the process is exiting); nothing was written."""
+
+
+def build_graph(index: "VectorIndex", progress: Progress | None = None, threads: int | None = None,
+                stop: threading.Event | None = None) -> AnnIndex:
+    """Insert every row of ``index.matrix`` into a new HNSW graph (inner product = cosine here).
+
+    ``stop``: checked between steps; once set, :class:`BuildStopped` is raised."""
     import faiss
 
     # Centred: q.(x - mean) orders the rows as q.x does, for any query q, but the rows no longer
@@ -172,6 +181,8 @@ def build_graph(index: "VectorIndex", progress: Progress | None = None, threads:
         faiss.omp_set_num_threads(threads)
     graph.train(centred)
     for start in range(0, len(centred), BUILD_STEP):
+        if stop is not None and stop.is_set():
+            raise BuildStopped(f"stopped after {start} of {len(centred)} vectors")
         graph.add(np.ascontiguousarray(centred[start:start + BUILD_STEP]))
         if progress:
             progress(min(start + BUILD_STEP, len(centred)), len(centred))
@@ -203,9 +214,10 @@ def _remove_other_graphs(keep: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------ serving
-_BUILDING: set[str] = set()
+_BUILDING: dict[str, threading.Thread] = {}
 _FAILED: set[str] = set()  # not tried again by this process: search stays exact, reindex retries
 _LOCK = threading.Lock()
+_EXITING = threading.Event()
 
 
 def uses_graph(index: "VectorIndex") -> bool:
@@ -228,26 +240,41 @@ def attach_graph(catalog: "Catalog", index: "VectorIndex", background: bool = Tr
 
 
 def _build_in_background(catalog: "Catalog", index: "VectorIndex", path: Path) -> None:
-    with _LOCK:
-        if str(path) in _BUILDING or str(path) in _FAILED:
-            return
-        _BUILDING.add(str(path))
-
     def run() -> None:
         try:
             # one core: the other keeps serving requests while the graph is built
-            ann = build_graph(index, threads=1)
+            ann = build_graph(index, threads=1, stop=_EXITING)
             write_graph(ann, path)
             index.ann = ann
+        except BuildStopped:
+            pass  # the process is exiting; the next one builds it
         except Exception as exc:  # noqa: BLE001 - search stays exact
             log.warning("building the vector graph %s failed: %s", path, exc)
             with _LOCK:
                 _FAILED.add(str(path))
         finally:
             with _LOCK:
-                _BUILDING.discard(str(path))
+                _BUILDING.pop(str(path), None)
 
-    threading.Thread(target=run, name=f"vector-graph {path.name}", daemon=True).start()
+    with _LOCK:
+        if str(path) in _BUILDING or str(path) in _FAILED or _EXITING.is_set():
+            return
+        thread = threading.Thread(target=run, name=f"vector-graph {path.name}", daemon=True)
+        _BUILDING[str(path)] = thread
+    thread.start()
+
+
+def _stop_background_builds() -> None:
+    """At exit, let a build finish its current step and give up: a daemon thread still inside faiss
+    while the interpreter tears down could crash the exit of an otherwise finished command."""
+    _EXITING.set()
+    with _LOCK:
+        threads = list(_BUILDING.values())
+    for thread in threads:
+        thread.join(timeout=120)
+
+
+atexit.register(_stop_background_builds)
 
 
 def ensure_graph(catalog: "Catalog", index: "VectorIndex", progress: Progress | None = None,
