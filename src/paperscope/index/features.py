@@ -140,7 +140,8 @@ def _read_build(folder: Path, model: str) -> FeatureStore:
     manifest = json.loads((folder / "manifest.json").read_text())
     if manifest.get("format") != FORMAT or manifest.get("model") != model:
         raise ValueError("another format or model")
-    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r")
+    # plain arrays over the mapped files: slicing a np.memmap costs a Python call per slice, per row
+    arrays = {name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r"))
               for name in ("sentences", "has_sentences", "terms.indptr", "terms.indices", "terms.data", "terms.norms")}
     n = len(manifest["ids"])
     if arrays["sentences"].shape[0] != n or arrays["terms.indptr"].shape[0] != n + 1:
