@@ -313,24 +313,57 @@ def test_stored_features_rank_exactly_as_features_computed_on_demand(iclr):
     assert ranked(stored) == ranked(on_demand)
 
 
+def feed(abstract_of_last: str = "Spectral convolutions on triangle meshes for shape analysis."):
+    """Five small papers as a feed gives them (the last one's abstract as given)."""
+    from paperscope.model import Appearance, PaperRecord
+
+    papers = [("Graph neural networks for molecules", "Message passing graph neural networks predict molecule properties."),
+              ("Graph attention networks", "Attention over graph neighbourhoods for node classification."),
+              ("Graph pooling with learned clusters", "Hierarchical pooling coarsens graphs for graph classification. "
+                                                      "Pooled graphs keep their communities."),
+              ("Diffusion models for images", "Denoising diffusion probabilistic models generate images."),
+              ("Spectral methods on meshes", abstract_of_last)]
+    return [PaperRecord(title=t, authors=["A. Author"], abstract=a, ids={"arxiv": f"2401.0000{n}"},
+                        appearance=Appearance(venue="X", year=2024)) for n, (t, a) in enumerate(papers)]
+
+
+def test_sentence_vectors_embedded_after_the_store_was_built_are_taken_up(catalogues):
+    """A store built before the abstracts' sentences had vectors stands in the paper vector for their
+    mean; once their sentences are embedded, the next update takes their means (nothing else is redone)."""
+    from paperscope.index.embedder import default_embedder, text_key
+    from paperscope.index.features import load_features, update_features
+    from paperscope.index.vectors import embed_sentences, load_vector_index, paper_doc
+
+    with catalogues.new("sentences") as url:
+        catalog = Catalog.open(url)
+        catalog.ingest("feed.jsonl", "tabular", "v1", feed())
+        model = add_cached_vectors(catalog)
+        if model is None:
+            pytest.skip("the embedding model is not installed")
+        assert update_features(catalog, model)["computed"] == 5
+        assert not load_features(catalog, model).has_sentences.any()
+        assert update_features(catalog, model)["message"] == "up to date"
+        pooling = next(p for p in catalog.iter_papers() if p["title"].startswith("Graph pooling"))
+        embed_sentences(catalog, default_embedder(), [paper_doc(pooling)], text_key)
+        assert update_features(catalog, model)["computed"] == 0          # term rows kept, means redone
+        features = load_features(catalog, model)
+        at = features.position[pooling["id"]]
+        assert features.has_sentences.tolist().count(True) == 1 and features.has_sentences[at]
+        rows = [store.paper_texts(catalog, [pooling["id"]])[pooling["id"]]]
+        expected, _ = rec.stored_sentence_means(catalog, model, rows, np.zeros((1, 384), np.float32))
+        assert np.allclose(features.sentences[at], expected[0])
+        assert not np.allclose(features.sentences[at], load_vector_index(catalog, model).vector(pooling["id"]))
+        catalog.close()
+
+
 def test_a_paper_changed_since_the_store_was_built_is_computed_again(catalogues):
     """The store keeps each paper's features with the hash of the text they came from: a paper whose
     abstract changed since is computed from its new text, never served from the old one."""
     from paperscope.index.features import load_features, update_features
-    from paperscope.model import Appearance, PaperRecord
-
-    def feed(abstract_of_last: str) -> list[PaperRecord]:
-        papers = [("Graph neural networks for molecules", "Message passing graph neural networks predict molecule properties."),
-                  ("Graph attention networks", "Attention over graph neighbourhoods for node classification."),
-                  ("Graph pooling with learned clusters", "Hierarchical pooling coarsens graphs for graph classification."),
-                  ("Diffusion models for images", "Denoising diffusion probabilistic models generate images."),
-                  ("Spectral methods on meshes", abstract_of_last)]
-        return [PaperRecord(title=t, authors=["A. Author"], abstract=a, ids={"arxiv": f"2401.0000{n}"},
-                            appearance=Appearance(venue="X", year=2024)) for n, (t, a) in enumerate(papers)]
 
     with catalogues.new("changed") as url:
         catalog = Catalog.open(url)
-        catalog.ingest("feed.jsonl", "tabular", "v1", feed("Spectral convolutions on triangle meshes for shape analysis."))
+        catalog.ingest("feed.jsonl", "tabular", "v1", feed())
         model = add_cached_vectors(catalog)
         if model is None:
             pytest.skip("the embedding model is not installed")

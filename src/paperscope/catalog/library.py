@@ -505,6 +505,14 @@ def content_hashes_of(catalog, paper_ids: list[str]) -> dict[str, str]:
     return out
 
 
+def stored_vector_count(catalog, model: str) -> int:
+    """How many vectors of ``model`` the catalogue stores (paper or sentence vectors, by model name)."""
+    from paperscope.catalog.schema import embeddings
+
+    with catalog.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(embeddings).where(embeddings.c.model == model)).scalar_one()
+
+
 def sample_paper_texts(catalog, size: int, seed: int = 7) -> list[str]:
     """Titles + abstracts of a reproducible sample of ``size`` catalogue papers (for term statistics)."""
     import random

@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-FORMAT = 3
+FORMAT = 4
 BUILD_BATCH = 2000
 # Document frequencies are re-sampled (a full rebuild) once the catalogue has grown or shrunk by this
 # share since they were taken; below it, updates keep them and recompute only new or changed papers.
@@ -52,6 +52,7 @@ class FeatureStore:
     model: str
     generation: str
     catalogue_papers: int
+    sentence_vectors: int           # sentence vectors stored when it was built (more since: means to redo)
     ids: list[str]
     hashes: list[str]
     stats: Any                      # recommend.TermStats the rows were weighted with
@@ -146,7 +147,8 @@ def _read_build(folder: Path, model: str) -> FeatureStore:
     n = len(manifest["ids"])
     if arrays["sentences"].shape[0] != n or arrays["terms.indptr"].shape[0] != n + 1:
         raise ValueError("arrays and manifest disagree")
-    return FeatureStore(folder, model, manifest["generation"], manifest["catalogue_papers"], manifest["ids"],
+    return FeatureStore(folder, model, manifest["generation"], manifest["catalogue_papers"], manifest["sentence_vectors"],
+                        manifest["ids"],
                         manifest["hashes"], TermStats(Counter(manifest["df"]), manifest["n_docs"]), arrays["sentences"],
                         arrays["has_sentences"], arrays["terms.indptr"], arrays["terms.indices"], arrays["terms.data"],
                         arrays["terms.norms"])
@@ -164,7 +166,8 @@ def update_features(catalog, model: str, rebuild: bool = False, progress: Progre
     """Bring the store in step with the catalogue's vector index of ``model``: features for every paper
     that has a vector, reusing those of unchanged papers unless ``rebuild`` (or the catalogue has
     changed size enough to take new document frequencies). Returns what was done."""
-    from paperscope.index.vectors import load_vector_index
+    from paperscope.catalog import library as store
+    from paperscope.index.vectors import load_vector_index, sentence_model
 
     started = time.perf_counter()
     index = load_vector_index(catalog, model)
@@ -172,12 +175,13 @@ def update_features(catalog, model: str, rebuild: bool = False, progress: Progre
         return {"papers": 0, "message": "no paper vectors yet (run `paperscope embed`)"}
     previous = None if rebuild else load_features(catalog, model)
     papers = catalog.paper_count()
-    if previous is not None and previous.generation == index.generation and not rebuild:
+    sentences = store.stored_vector_count(catalog, sentence_model(model))
+    if previous is not None and (previous.generation, previous.sentence_vectors) == (index.generation, sentences):
         return {"papers": len(previous), "computed": 0, "seconds": 0.0, "message": "up to date"}
     if previous is not None and abs(papers - previous.catalogue_papers) > RESAMPLE_AFTER * max(1, previous.catalogue_papers):
         previous = None
     stats = previous.stats if previous is not None else _sample_stats(catalog)
-    computed = _write_build(catalog, index, stats, papers, previous, progress)
+    computed = _write_build(catalog, index, stats, papers, sentences, previous, progress)
     return {"papers": len(index.ids), "computed": computed, "reused": len(index.ids) - computed,
             "seconds": round(time.perf_counter() - started, 1)}
 
@@ -220,7 +224,8 @@ def _sample_stats(catalog):
     return TermStats.from_texts(store.sample_paper_texts(catalog, int(DEFAULT_PARAMS["term_sample"])))
 
 
-def _write_build(catalog, index, stats, papers: int, previous: FeatureStore | None, progress: Progress | None) -> int:
+def _write_build(catalog, index, stats, papers: int, sentences: int, previous: FeatureStore | None,
+                 progress: Progress | None) -> int:
     root = folder_of(catalog)
     build = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     folder = root / build
@@ -228,7 +233,8 @@ def _write_build(catalog, index, stats, papers: int, previous: FeatureStore | No
     try:
         hashes, computed = _write_arrays(catalog, index, stats, previous, folder, progress)
         manifest = {"format": FORMAT, "model": index.model, "generation": index.generation, "catalogue_papers": papers,
-                    "ids": list(index.ids), "hashes": hashes, "n_docs": stats.n_docs, "df": dict(stats.df)}
+                    "sentence_vectors": sentences, "ids": list(index.ids), "hashes": hashes, "n_docs": stats.n_docs,
+                    "df": dict(stats.df)}
         (folder / "manifest.json").write_text(json.dumps(manifest))
         _publish(root, index.model, build)
     except BaseException:
