@@ -344,12 +344,16 @@ class VectorSearcher:
     def __init__(self, catalog: Catalog, embedder=None):
         self.catalog = catalog
         self.embedder = embedder  # None: the model the catalogue's vectors come from
+        self._chosen = None  # that model once it has vectors: choosing costs a query per search
 
     def _parts(self):
         from paperscope.index.embedder import search_embedder
 
-        embedder = self.embedder or search_embedder(self.catalog)
-        return embedder, load_vector_index(self.catalog, embedder.name)
+        embedder = self.embedder or self._chosen or search_embedder(self.catalog)
+        index = load_vector_index(self.catalog, embedder.name)
+        if index is not None and self.embedder is None:
+            self._chosen = embedder
+        return embedder, index
 
     def available(self) -> tuple[bool, str]:
         if not self.catalog.get_meta_prefix("vectors:"):
