@@ -170,7 +170,7 @@ def update_features(catalog, model: str, rebuild: bool = False, progress: Progre
     from paperscope.index.vectors import load_vector_index, sentence_model
 
     started = time.perf_counter()
-    index = load_vector_index(catalog, model)
+    index = load_vector_index(catalog, model, graph=False)   # (the matrix is all it reads)
     if index is None or not len(index):
         return {"papers": 0, "message": "no paper vectors yet (run `paperscope embed`)"}
     previous = None if rebuild else load_features(catalog, model)
