@@ -1079,9 +1079,11 @@ def _vector_index(catalog, loader, model_name: str):
     """The catalogue's vector index of the default model (full-precision vectors preferred), or None.
 
     Found by name, without loading the model: a request that needs no new vector never pays for it.
+    Without the search graph: the recommender reads the matrix (attaching the graph of a large
+    catalogue per request hashed every paper id, and started building the graph when it had none).
     """
     for candidate in vector_models(model_name):
-        index = loader(catalog, candidate)
+        index = loader(catalog, candidate, graph=False)
         if index is not None and len(index):
             return index
     return None

@@ -117,7 +117,7 @@ def _real_index(catalog, library_size: int, embed_subset: int, out: dict[str, An
         embed_catalog(catalog, embedder, with_sentences=True, limit=embed_subset - embedded)
         out["notes"].append(f"embedded {embed_subset - embedded} papers (with sentences) in "
                             f"{time.perf_counter() - started:.0f} s for this run")
-    index = load_vector_index(catalog, embedder.name)
+    index = load_vector_index(catalog, embedder.name, graph=False)   # (no graph built during the timing)
     if index is None or len(index) < library_size * 2:
         raise RuntimeError(f"only {0 if index is None else len(index)} of {out['papers']} papers have vectors; run "
                            f"`paperscope embed` or pass --embed-subset N (N >= {library_size * 2})")
