@@ -207,6 +207,9 @@ def _report(catalog, db, mode, embedder, index, graph_report, lexical_seconds, t
         "same_top_results": round(float(np.mean(same)), 4),
         "paperscope_stage_p50_ms": {k: round(statistics.median(v), 3) for k, v in stages.items()},
         "memory": _memory(index, graph_report),
+        # on a machine shared with other work wall time includes waiting for a core: the CPU
+        # verdict is what the same searches need on 2 free cores
         "targets": {"p50_ms": TARGET_P50_MS, "ann_recall_at_10": TARGET_RECALL,
-                    "met": ours["p50_ms"] < TARGET_P50_MS and recall >= TARGET_RECALL},
+                    "met": ours["p50_ms"] < TARGET_P50_MS and recall >= TARGET_RECALL,
+                    "met_in_cpu_time": ours["cpu_p50_ms"] < TARGET_P50_MS and recall >= TARGET_RECALL},
     }
