@@ -64,7 +64,9 @@ ANN_MIN_PAPERS = 10_000
 # HNSW parameters: links per node, and the breadth of the search while inserting and querying.
 CONNECTIVITY = 32
 EF_CONSTRUCTION = 200
-EF_SEARCH = 256
+# ef=256 gave recall@10 0.981-0.984 on the 92k static tier over four samples of 1,000 title
+# queries; 320 gives 0.986-0.988 for +0.3 ms (2.1-2.5 ms per query against 19 ms exact).
+EF_SEARCH = 320
 # The graph ranks by 8-bit codes (a quarter of the float32 memory): it proposes this many
 # candidates per wanted result, and the matrix re-scores them exactly.
 CANDIDATES_PER_RESULT = 2
