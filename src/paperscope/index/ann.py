@@ -34,7 +34,10 @@ exact search; queries are 2-4 word spans of real titles (static tier: 92,000 pap
   MiniLM   3k 0.28/0.68 vs 0.64/1.05, 5k 1.33/1.80 vs 0.97/1.30, 10k 2.37/3.04 vs 1.51/1.98,
            34k 8.21/8.92 vs 1.78/2.49 (recall >= 0.9994).
   Exact search stops fitting the CPU cache between 5k and 10k papers and is slower than the
-  graph from there for both models.
+  graph from there for both models (the ef=320 now used adds about 0.3 ms to the graph's figures).
+- ``paperscope bench search --mode hybrid`` on the 92k static-tier catalogue, 1,000 queries: CPU
+  p50 15.1 ms against 41.0 ms with exact vectors (vector step 2.6 ms against 16.7 ms), recall@10
+  0.984, graph file 46 MB beside a 90 MB matrix.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ EF_SEARCH = 320
 # candidates per wanted result, and the matrix re-scores them exactly.
 CANDIDATES_PER_RESULT = 2
 # Papers inserted per step of a build: the unit of progress, and the most a process exiting during a
-# background build waits for (about a second at 92k papers).
+# background build waits for (about two seconds of CPU at 92k papers).
 BUILD_STEP = 2048
 GRAPH_FORMAT = "faiss-hnsw-sq8-centred-ip-1"
 
