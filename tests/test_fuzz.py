@@ -52,6 +52,23 @@ def test_a_target_over_its_memory_limit_is_reported_with_its_input(tmp_path):
     assert Path(finding["input"]).is_file()
 
 
+def test_a_target_started_from_a_large_process_counts_only_its_own_memory():
+    # Linux passes a parent's peak RSS to the child it starts; libFuzzer reads that figure, so a test
+    # run or server past the limit made every target "out of memory" on its first input.
+    ballast = bytearray(600 * 1024 * 1024)
+    ballast[:: 4096] = b"\x01" * len(range(0, len(ballast), 4096))
+    report_peak = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+    output, status = fuzz.run_with_own_peak_memory([sys.executable, "-c", report_peak], dict(os.environ), timeout=60)
+    assert status == 0, output
+    assert int(output.split()[-1]) < 300, f"the child's peak memory includes the parent's: {output}"
+    del ballast
+
+
+def test_a_target_that_stops_answering_is_killed_with_the_shell_above_it():
+    output, status = fuzz.run_with_own_peak_memory(["sleep", "30"], dict(os.environ), timeout=1)
+    assert status == -9 and "timeout" in output
+
+
 def test_an_exception_is_saved_once_per_failure_with_its_smallest_input(tmp_path):
     recorder = fuzz.CrashRecorder(tmp_path, "tabular")
 

@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -470,13 +471,28 @@ def _run_once(target: str, seconds: int, limits: Limits, folder: Path, corpus: P
             f"-artifact_prefix={folder}/", str(corpus),
         ]
         env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1")
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, errors="replace", env=env,
-                                  timeout=seconds + limits.hang_seconds + 120)
-        except subprocess.TimeoutExpired as exc:
-            stopped = "\nERROR: libFuzzer: timeout (the target process stopped answering and was killed)\n"
-            return _text(exc.stdout) + _text(exc.stderr) + stopped, -9
-    return done.stdout + done.stderr, done.returncode
+        return run_with_own_peak_memory(command, env, timeout=seconds + limits.hang_seconds + 120)
+
+
+def run_with_own_peak_memory(command: list[str], env: dict[str, str], timeout: float) -> tuple[str, int]:
+    """Run ``command`` so that its peak-memory figure counts only its own memory: (output, exit status).
+
+    Linux carries a process's peak RSS (``ru_maxrss``, which libFuzzer's -rss_limit_mb reads) into the
+    child it forks and across exec. Started straight from a test run or a server that has grown past
+    the limit, every target would be "out of memory" on its first input. A shell in between, which
+    forks the target instead of exec'ing it, gives the target a fresh figure.
+    """
+    via_shell = ["/bin/sh", "-c", '"$@"; exit $?', "sh", *command]
+    process = subprocess.Popen(via_shell, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               errors="replace", env=env, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the shell and the target under it
+        output, _ = process.communicate()
+        stopped = "\nERROR: libFuzzer: timeout (the target process stopped answering and was killed)\n"
+        return _text(output) + stopped, -9
+    return output, process.returncode
 
 
 def _text(output: str | bytes | None) -> str:
