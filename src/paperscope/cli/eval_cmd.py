@@ -16,7 +16,10 @@ FolderArg = typer.Argument(..., help="Benchmark folder (same layout as shared/ev
 OutputOpt = typer.Option(None, "--output", "-o", help="Write the ranking/scores JSON here.")
 ReferenceOpt = typer.Option(None, "--reference", help="Score this file instead of running a method.")
 NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the on-disk embedding cache.")
-ModelOpt = typer.Option("minilm", "--model", help="minilm (ONNX, default) or static (the distilled fast tier).")
+ModelOpt = typer.Option(
+    "minilm", "--model",
+    help="minilm (ONNX float32, default), minilm-int8 (the int8-dynamic tier) or static (the distilled fast tier).",
+)
 
 
 @contextmanager
@@ -42,7 +45,7 @@ def _progress():
 
 
 def _embedder(no_cache: bool, model: str = "minilm"):
-    from paperscope.index.embedder import EmbeddingCache, StaticEmbedder, cache_dir, default_embedder
+    from paperscope.index.embedder import EmbeddingCache, MiniLMEmbedder, StaticEmbedder, cache_dir, default_embedder
     from paperscope.similarity import CachedEmbedder
 
     if model == "static":
@@ -51,9 +54,12 @@ def _embedder(no_cache: bool, model: str = "minilm"):
         except FileNotFoundError as exc:
             fail(str(exc))
         return CachedEmbedder(base, None, batch_size=1024), base  # fast enough to need no disk cache
-    if model != "minilm":
-        fail(f"unknown model {model!r}; minilm or static")
-    base = default_embedder()
+    if model not in ("minilm", "minilm-int8"):
+        fail(f"unknown model {model!r}; minilm, minilm-int8 or static")
+    try:
+        base = default_embedder() if model == "minilm" else MiniLMEmbedder(precision="int8-dynamic")
+    except RuntimeError as exc:
+        fail(str(exc))
     disk = None if no_cache else EmbeddingCache(cache_dir() / "eval", base.name)
     return CachedEmbedder(base, disk, batch_size=32), base
 
