@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, inspect, text
 from paperscope.catalog import schema as s
 from paperscope.catalog.migrations import HEAD, alembic_config, current_revision, run_migrations
 from paperscope.catalog.store import Catalog, database_url
+from paperscope.cli.bench_web_cmd import stop_server
 from paperscope.model import Appearance, PaperRecord
 
 pytest.importorskip("psycopg")
@@ -406,11 +407,7 @@ def test_two_workers_serve_while_an_ingest_runs(pg_server, tmp_path):
             mine = client.get("/api/agenda").json()["items"]
             assert mine and all(item["user_id"] == client.get("/api/account").json()["user"]["id"] for item in mine)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
 
 # ------------------------------------------------------------------------------------------- dev-postgres

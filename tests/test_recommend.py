@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cached_model import add_cached_vectors
 from paperscope import library as lib
 from paperscope import recommend as rec
 from paperscope.catalog import library as store
@@ -43,25 +43,6 @@ def ingest_iclr(location: Path | str) -> Catalog:
     run = ingest_targets(catalog, [str(DEMO_SITE)], ImportOptions(venue="ICLR", year=2020))
     assert run.anything_read
     return catalog
-
-
-def add_cached_vectors(catalog: Catalog) -> str | None:
-    """Give every paper its MiniLM vector, embedding only texts never seen before (disk cache)."""
-    try:
-        from paperscope.index.embedder import EmbeddingCache, cache_dir, default_embedder, embed_cached
-        from paperscope.index.vectors import paper_doc, to_blob
-
-        embedder = default_embedder()
-    except Exception as exc:  # no model package: the tests that need vectors skip
-        print(f"no embedding model: {exc}")
-        return None
-    rows = catalog.papers_missing_vectors(embedder.name)
-    if rows:
-        texts = [paper_doc(r).text for r in rows]
-        vectors = embed_cached(embedder, texts, EmbeddingCache(cache_dir() / "embeddings", embedder.name), batch_size=32)
-        catalog.store_vectors(embedder.name, {r["content_hash"]: to_blob(v) for r, v in zip(rows, vectors)})
-        catalog.set_meta(f"vectors:{embedder.name}:generation", str(time.time()))
-    return embedder.name
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from paperscope.bench.ingest_bench import BENCH_DIR
-from paperscope.cli.bench_web_cmd import _percentile, measure, search_queries, start_server, wait_ready
+from paperscope.cli.bench_web_cmd import _percentile, measure, search_queries, start_server, stop_server, wait_ready
 
 SOAK_BASE = BENCH_DIR / "soak-base.sqlite"
 SAVE_EVERY = 5              # one save for four searches, as in `bench web --users`
@@ -421,11 +421,7 @@ def _served(work: str, workers: int, log_path: Path, run: Run) -> Iterator[tuple
             yield proc, base
             run.server_died = proc.poll() is not None
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
             log.seek(0)
             run.server_log = log.read()
 

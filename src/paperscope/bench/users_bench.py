@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from paperscope.cli.bench_web_cmd import _free_port, _percentile, search_queries, wait_ready
+from paperscope.cli.bench_web_cmd import _free_port, _percentile, search_queries, stop_server, wait_ready
 
 BENCH_USER = "bench-user-{}"
 
@@ -156,11 +156,7 @@ def run_users_bench(db: str, users: int = 20, duration_s: float = 60.0, workers:
             t.join(duration_s + 300)
         elapsed = time.monotonic() - started
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
         _remove_users(db, [name for name, _ in accounts])
         log.seek(0)
         server_log = log.read()

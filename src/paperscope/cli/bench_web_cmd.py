@@ -110,6 +110,16 @@ def start_server(db: str, workers: int = 1, log=None, accounts: bool | None = No
     return proc, f"http://127.0.0.1:{port}"
 
 
+def stop_server(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
+    """Ask the server to stop (SIGTERM lets uvicorn finish its requests), then kill it after ``grace_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_ready(client, base: str, proc: subprocess.Popen, timeout_s: float = 300.0) -> None:
     import httpx
 
@@ -194,11 +204,7 @@ def run_web_bench(db: str, requests: int = 500, warmup: int = 50, seed: int = 7,
             paper_page = measure(client, base, paper_paths[warmup:warmup + max(10, len(timed) // 5)])
             concurrent = measure(client, base, [("/search", q) for q in timed], concurrency=concurrency) if concurrency > 1 else None
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc, grace_s=10)
     return {
         "catalogue": safe_location(db),
         "papers": papers,
