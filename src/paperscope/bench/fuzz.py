@@ -116,26 +116,43 @@ def check_source_error(exc: Exception) -> None:
         raise BrokenPromise(f"{type(exc).__name__} without a message")
 
 
+def check_parse(source_of: Callable[[], object], importer_of: Callable[[object], object]) -> None:
+    """Parse one input: records and problems that keep their promises, or a clear ``SourceError``."""
+    from paperscope.ingest.base import SourceError
+    from paperscope.model import ImportOptions
+
+    try:
+        source = source_of()
+        importer = importer_of(source)
+        items = list(importer.parse(source, ImportOptions()))
+    except SourceError as exc:
+        check_source_error(exc)
+        return
+    check_items(items + source.problems)
+
+
+def sniffed_by(importer) -> Callable[[object], object]:
+    """``importer`` itself, once its sniff confidence for the source is checked to lie in [0, 1]."""
+
+    def sniff(source):
+        score = importer.sniff(source)
+        if not 0.0 <= score <= 1.0:
+            raise BrokenPromise(f"sniff confidence {score!r} outside [0, 1]")
+        return importer
+
+    return sniff
+
+
 def importer_runner(format_name: str, file_name: str | None = None) -> Callable[[bytes], None]:
     """Sniff and parse one input as ``format_name``: records or a clear ``SourceError``."""
     from paperscope.ingest import importers
-    from paperscope.ingest.base import SourceError, source_from_bytes
-    from paperscope.model import ImportOptions
+    from paperscope.ingest.base import source_from_bytes
 
     importer = importers()[format_name]
 
     def run(data: bytes) -> None:
         name, content = seeds.split_name(data) if file_name is None else (file_name, data)
-        try:
-            source = source_from_bytes(f"/fuzz/{name}", content)
-            score = importer.sniff(source)
-            if not 0.0 <= score <= 1.0:
-                raise BrokenPromise(f"sniff confidence {score!r} outside [0, 1]")
-            items = list(importer.parse(source, ImportOptions()))
-        except SourceError as exc:
-            check_source_error(exc)
-            return
-        check_items(items + source.problems)
+        check_parse(lambda: source_from_bytes(f"/fuzz/{name}", content), sniffed_by(importer))
 
     return run
 
@@ -144,21 +161,13 @@ def sniff_runner() -> Callable[[bytes], None]:
     """What ``paperscope ingest`` does with a file's bytes, without the safety net that turns an
     importer's exception into a reported problem (that net hides exactly what fuzzing looks for)."""
     from paperscope.ingest import importers, sniff
-    from paperscope.ingest.base import SourceError, source_from_bytes
-    from paperscope.model import ImportOptions
+    from paperscope.ingest.base import source_from_bytes
 
     importers()  # imported now, while instrumentation is on
 
     def run(data: bytes) -> None:
         name, content = seeds.split_name(data)
-        try:
-            source = source_from_bytes(f"/fuzz/{name}", content)
-            importer, _ = sniff(source)
-            items = list(importer.parse(source, ImportOptions()))
-        except SourceError as exc:
-            check_source_error(exc)
-            return
-        check_items(items + source.problems)
+        check_parse(lambda: source_from_bytes(f"/fuzz/{name}", content), lambda source: sniff(source)[0])
 
     return run
 
@@ -166,29 +175,22 @@ def sniff_runner() -> Callable[[bytes], None]:
 def miniconf_runner(scratch: Path) -> Callable[[bytes], None]:
     """The Mini-Conf importer on a site folder (under ``scratch``) holding the files packed in the input."""
     from paperscope.ingest import importers
-    from paperscope.ingest.base import Source, SourceError
-    from paperscope.model import ImportOptions
+    from paperscope.ingest.base import Source
 
     importer = importers()["miniconf"]
     workdir = scratch / "site"
 
-    def run(data: bytes) -> None:
+    def site_of(data: bytes) -> Source:
         name, packed = seeds.split_name(data, seeds.SITE_NAMES)
         root = workdir / name
         shutil.rmtree(workdir, ignore_errors=True)
         (root / "sitedata").mkdir(parents=True)
         for file_name, content in seeds.unpack_site(packed).items():
             (root / "sitedata" / file_name).write_bytes(content)
-        source = Source(locator=str(root), path=root, is_dir=True)
-        try:
-            score = importer.sniff(source)
-            if not 0.0 <= score <= 1.0:
-                raise BrokenPromise(f"sniff confidence {score!r} outside [0, 1]")
-            items = list(importer.parse(source, ImportOptions()))
-        except SourceError as exc:
-            check_source_error(exc)
-            return
-        check_items(items)
+        return Source(locator=str(root), path=root, is_dir=True)
+
+    def run(data: bytes) -> None:
+        check_parse(lambda: site_of(data), sniffed_by(importer))
 
     return run
 
