@@ -7,6 +7,9 @@ The map is computed with the words (TF-IDF) representation, which needs no model
 
 from __future__ import annotations
 
+import re
+from html import escape
+
 import pytest
 
 pytest.importorskip("sklearn", reason="topics need scikit-learn")
@@ -91,5 +94,8 @@ def test_web_page_facet_links_narrow_to_the_topic(mapped):
     assert facet["note"] is None   # fewer matches than the facet depth: every match counted
     narrowed = client.get("/api/search", params={"q": "policy", "topic": first["value"]}).json()
     assert narrowed["total"] == first["count"]
+    assert narrowed["filter_labels"] == {"topic": first["label"]}
     html = client.get(first["url"]).text
     assert "Topic" in html and first["label"].split(" · ")[0] in html
+    chip = re.search(r'<a class="chip"[^>]*>(.*?) <span', html).group(1)
+    assert chip == f"topic: {escape(first['label'])}"   # the label, not the id {first['value']}

@@ -90,6 +90,7 @@ class SearchPage(BaseModel):
     sort: str = "relevance"
     filters: dict[str, str] = Field({}, description="facet filters from the URL (venue, year, type, award, session)")
     remove_filter_urls: dict[str, str] = Field({}, description="for each filter, the search without it")
+    filter_labels: dict[str, str] = Field({}, description="for each filter, its value as the page shows it (a topic's label, not its id)")
     sort_urls: dict[str, str] = Field({}, description="this search under each sort")
     page: int = 1
     per_page: int = 20

@@ -34,6 +34,16 @@ MODE_LABELS = (("keyword", "Keywords"), ("semantic", "Meaning"), ("hybrid", "Hyb
 FACET_LABELS = {"venue": "Venue", "year": "Year", "type": "Type", "award": "Award", "session": "Session", "topic": "Topic"}
 
 
+def _filter_labels(facets: list[m.Facet], filters: dict[str, str]) -> dict[str, str]:
+    """Each filter as its facet names it: ``topic: t12`` reads ``topic: reinforcement learning · policy``."""
+    labels = dict(filters)
+    for facet in facets:
+        chosen = next((v for v in facet.values if v.selected and v.label), None)
+        if facet.name in filters and chosen is not None:
+            labels[facet.name] = chosen.label
+    return labels
+
+
 def filter_clause(name: str, value: str) -> str:
     value = " ".join(value.replace('"', " ").split())
     if not value:
@@ -109,6 +119,7 @@ class Searcher:
                 snippet=[m.Fragment(text=t, match=bool(is_match)) for t, is_match in hit.snippet],
             ))
         result.facets = _facets(found.facets, filters, state)
+        result.filter_labels = _filter_labels(result.facets, filters)
         if found.total > TOPIC_FACET_DEPTH:
             for facet in result.facets:
                 if facet.name == "topic":
