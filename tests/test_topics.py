@@ -198,6 +198,20 @@ def test_second_call_reads_the_cache_and_a_new_scope_computes(words_catalogue, m
     assert T.topic_map(catalog, scope, recompute=True).key == first.key and len(calls) == 3
 
 
+def test_a_pages_key_for_a_map_from_words_computes_no_words_vectors(words_catalogue, monkeypatch):
+    # a page asks for the key on every poll; on 92k papers the words' LSA took ~26 s inside the request
+    catalog = words_catalogue
+    scope = T.Scope.of("ICLR", 2020, "graph")
+    real_lsa = T.lsa_vectors
+    calls: list[int] = []
+    monkeypatch.setattr(T, "lsa_vectors", lambda docs, *a, **k: calls.append(len(docs)) or real_lsa(docs, *a, **k))
+    key = T.fresh_key(catalog, scope)
+    state = T.scope_state(catalog, scope)
+    assert calls == [] and state.representation is None and state.key == key
+    built = T.topic_map(catalog, scope)
+    assert len(calls) == 1 and built.key == key and "TF-IDF" in built.note
+
+
 def test_changed_papers_update_the_map_in_place(words_catalogue, monkeypatch, tmp_path):
     """A scope whose papers changed gets a new map; when few changed, the previous one is updated."""
     from paperscope.ingest.pipeline import ingest_targets

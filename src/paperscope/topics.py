@@ -176,6 +176,10 @@ class Representation:
     note: str = ""
 
 
+NO_VECTORS_NOTE = ("No paper vectors cover these papers yet, so topics come from their words (TF-IDF); "
+                   "run `paperscope embed` for topics by meaning.")
+
+
 def represent(catalog: "Catalog", ids: Sequence[str], texts: dict[str, tuple[str, str]] | None = None,
               vectors: str = "auto") -> Representation:
     """Vectors of the scope's papers: stored ones when they cover the scope, else TF-IDF + SVD.
@@ -183,37 +187,42 @@ def represent(catalog: "Catalog", ids: Sequence[str], texts: dict[str, tuple[str
     ``vectors``: ``auto``, ``tfidf`` (never stored vectors) or a model name.
     """
     ids = list(ids)
-    if vectors != "tfidf":
-        from paperscope.index.vectors import load_vector_index
-
-        models = candidate_models() if vectors == "auto" else [vectors]
-        best = None
-        for model in models:
-            index = load_vector_index(catalog, model)
-            if index is None:
-                continue
-            rows = [index.position.get(pid) for pid in ids]
-            have = sum(r is not None for r in rows)
-            if best is None or have > best[1]:
-                best = (model, have, index, rows)
-            if have >= VECTOR_COVERAGE * len(ids):
-                break
-        if best is not None and ids and best[1] >= VECTOR_COVERAGE * len(ids):
-            model, have, index, rows = best
-            kept = [pid for pid, r in zip(ids, rows) if r is not None]
-            missing = [pid for pid, r in zip(ids, rows) if r is None]
-            matrix = np.ascontiguousarray(index.matrix[[r for r in rows if r is not None]], dtype=np.float32)
-            note = (f"{len(missing)} papers have no vectors yet and are not on the map; run `paperscope embed`."
-                    if missing else "")
-            return Representation(model, kept, matrix, missing, note)
-        if vectors not in ("auto", "tfidf"):
-            raise TopicsError(f"the papers of this scope have no {vectors} vectors; run `paperscope embed` first")
-        note = ("No paper vectors cover these papers yet, so topics come from their words (TF-IDF); "
-                "run `paperscope embed` for topics by meaning.")
-    else:
-        note = ""
+    stored = stored_representation(catalog, ids, vectors) if vectors != "tfidf" else None
+    if stored is not None:
+        return stored
     texts = texts if texts is not None else paper_texts(catalog, ids)
+    note = NO_VECTORS_NOTE if vectors != "tfidf" else ""
     return Representation("tfidf-lsa", ids, lsa_vectors([_doc_text(texts.get(pid)) for pid in ids]), [], note)
+
+
+def stored_representation(catalog: "Catalog", ids: list[str], vectors: str = "auto") -> Representation | None:
+    """The scope's stored vectors of the model that covers most of it, or None when none covers
+    ``VECTOR_COVERAGE`` of it (``vectors`` = ``auto``); a named model that does not is an error."""
+    from paperscope.index.vectors import load_vector_index
+
+    models = candidate_models() if vectors == "auto" else [vectors]
+    best = None
+    for model in models:
+        index = load_vector_index(catalog, model)
+        if index is None:
+            continue
+        rows = [index.position.get(pid) for pid in ids]
+        have = sum(r is not None for r in rows)
+        if best is None or have > best[1]:
+            best = (model, have, index, rows)
+        if have >= VECTOR_COVERAGE * len(ids):
+            break
+    if best is not None and ids and best[1] >= VECTOR_COVERAGE * len(ids):
+        model, have, index, rows = best
+        kept = [pid for pid, r in zip(ids, rows) if r is not None]
+        missing = [pid for pid, r in zip(ids, rows) if r is None]
+        matrix = np.ascontiguousarray(index.matrix[[r for r in rows if r is not None]], dtype=np.float32)
+        note = (f"{len(missing)} papers have no vectors yet and are not on the map; run `paperscope embed`."
+                if missing else "")
+        return Representation(model, kept, matrix, missing, note)
+    if vectors != "auto":
+        raise TopicsError(f"the papers of this scope have no {vectors} vectors; run `paperscope embed` first")
+    return None
 
 
 def _doc_text(pair: tuple[str, str] | None) -> str:
@@ -904,8 +913,15 @@ class ScopeState:
     scope: Scope
     ids: list[str]
     hashes: dict[str, str]
-    representation: Representation | None
+    representation: Representation | None   # stored vectors; None: the map comes from the words
     key: str
+    words_note: str = ""                    # what a map from the words says about the vectors
+
+    def words_representation(self, catalog: "Catalog", texts: dict[str, tuple[str, str]] | None = None) -> Representation:
+        """TF-IDF + SVD of the scope's papers: computed when a map is built, never for its key."""
+        rep = represent(catalog, self.ids, texts, vectors="tfidf")
+        rep.note = self.words_note
+        return rep
 
 
 def _paper_set_digest(ids: Sequence[str], hashes: dict[str, str]) -> str:
@@ -922,11 +938,14 @@ def scope_state(catalog: "Catalog", scope: Scope, vectors: str = "auto", method:
                           f"(`paperscope stats` lists the venues)")
     wanted = set(ids)
     hashes = {pid: h for pid, h in catalog.content_hashes() if pid in wanted}
-    rep = represent(catalog, ids, vectors=vectors) if vectors != "tfidf" else None
+    # The key must be cheap (a page asks for it): stored vectors are read, the words' LSA is not computed.
+    rep = stored_representation(catalog, ids, vectors) if vectors != "tfidf" else None
     model = rep.model if rep is not None else "tfidf-lsa"
-    represented = _paper_set_digest(rep.ids, {}) if rep is not None else ""   # changes as `embed` fills in
+    # which papers have vectors changes as `embed` fills them in; a map from the words covers them all
+    represented = "" if vectors == "tfidf" else _paper_set_digest(rep.ids if rep is not None else ids, {})
     raw = json.dumps([ALGORITHM_VERSION, scope.canonical(), model, method, _paper_set_digest(ids, hashes), represented])
-    return ScopeState(scope, ids, hashes, rep, hashlib.sha1(raw.encode()).hexdigest())
+    note = NO_VECTORS_NOTE if rep is None and vectors != "tfidf" else ""
+    return ScopeState(scope, ids, hashes, rep, hashlib.sha1(raw.encode()).hexdigest(), note)
 
 
 def compute_topic_map(catalog: "Catalog", scope: Scope, *, vectors: str = "auto", method: str = "tsne",
@@ -949,7 +968,7 @@ def compute_topic_map(catalog: "Catalog", scope: Scope, *, vectors: str = "auto"
     tell("papers", 0, 1)
     state = state or scope_state(catalog, scope, vectors, method)
     texts = paper_texts(catalog, state.ids)
-    rep = state.representation or represent(catalog, state.ids, texts, vectors="tfidf")
+    rep = state.representation or state.words_representation(catalog, texts)
     step("vectors_s")
     tell("clusters", 0, 1)
     n_fine, n_broad = n_topics or topic_counts(len(rep.ids))
@@ -1155,7 +1174,7 @@ def update_topic_map(catalog: "Catalog", previous: TopicMap, state: ScopeState,
     texts = None
     if rep is None and previous.model == "tfidf-lsa":  # words: the new papers' neighbours in a fresh LSA space
         texts = paper_texts(catalog, state.ids)
-        rep = represent(catalog, state.ids, texts, vectors="tfidf")
+        rep = state.words_representation(catalog, texts)
     if rep is None or rep.model != previous.model:
         return None
     old_hash = dict(zip(previous.ids, previous.hashes))

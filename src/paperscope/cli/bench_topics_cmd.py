@@ -77,7 +77,7 @@ def bench_topics(
     state = T.scope_state(catalog, scope, vectors)
     ids = state.ids
     texts = T.paper_texts(catalog, ids)
-    rep = state.representation or T.represent(catalog, ids, texts, vectors="tfidf")
+    rep = state.representation or state.words_representation(catalog, texts)
     matrix, rep_ids = rep.matrix, rep.ids
     if limit and limit < len(rep_ids):
         pick = np.sort(np.random.default_rng(0).choice(len(rep_ids), limit, replace=False))
