@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from paperscope.index.embedder import default_embedder
-from paperscope.index.facets import default_role_model, labels_to_probs, position_features
+from paperscope.index.facets import RoleModel, cue_features, default_role_model, labels_to_probs, ngrams, position_features
 from paperscope.similarity import (
     CachedEmbedder,
     Doc,
@@ -108,13 +108,28 @@ def test_facets_move_the_matching_candidate_up(emb):
 def test_role_classifier_on_an_unlabelled_abstract(emb):
     model = default_role_model()
     assert model is not None and model.meta["embedder"].startswith("all-MiniLM-L6-v2")
-    probs = model.predict_proba(emb.embed(QUERY.sentences))
+    probs = model.predict_proba(emb.embed(QUERY.sentences), QUERY.sentences)
     assert probs.shape == (3, 3)
     assert probs[0].argmax() == 0  # "Sarcasm is common ..." -> background
     assert probs[1].argmax() == 1  # "We learn ... patterns with a bootstrapping algorithm" -> method
     assert probs[2].argmax() == 2  # "... improve recall ... by 20 points" -> result
     assert labels_to_probs(["method_label", None, "result"]).tolist() == [[0, 1, 0], [0, 0, 0], [0, 0, 1]]
     assert position_features(3)[:, 0].tolist() == [0.0, 0.5, 1.0]
+
+
+def test_role_classifier_reads_words_and_round_trips(emb, tmp_path):
+    model = default_role_model()
+    vecs = emb.embed(QUERY.sentences)
+    # a model that reads words must be given them: guessing without would silently shift roles
+    with pytest.raises(ValueError):
+        model.predict_proba(vecs)
+    assert ngrams("Our model outperforms BERT") == ["our", "model", "outperforms", "bert", "our model", "model outperforms", "outperforms bert"]
+    cues = cue_features(["We propose a parser.", "It improves accuracy by 3%."])
+    assert cues[0, 0] == 1 and cues[1, 4] == 1 and cues[1, 5] == 1
+    model.save(tmp_path / "roles.py")
+    again = RoleModel.load(tmp_path / "roles.py")
+    assert again.vocab.terms == model.vocab.terms and again.dim == model.dim == vecs.shape[1]
+    assert np.allclose(again.predict_proba(vecs, QUERY.sentences), model.predict_proba(vecs, QUERY.sentences))
 
 
 @pytest.mark.parametrize("method", ["mean", "centroid", "topk", "softmax", "hybrid", "coverage"])

@@ -302,7 +302,7 @@ def role_probs(doc: Doc, sent_vecs: np.ndarray, role_model=None) -> np.ndarray:
     model = role_model if role_model is not None else default_role_model()
     # the classifier reads MiniLM vectors: with another embedder (the static tier) roles are unknown
     if model is not None and len(sent_vecs) and sent_vecs.shape[1] == model.dim:
-        return model.predict_proba(sent_vecs)
+        return model.predict_proba(sent_vecs, doc.sentences)
     return np.full((len(sent_vecs), len(FACETS)), 1 / len(FACETS), dtype=np.float32)
 
 
