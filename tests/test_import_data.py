@@ -463,14 +463,21 @@ def test_miniconf_broken_files_give_problems_and_the_rest_lands(tmp_path):
     assert any("year 2021" in n.message for n in notes)
 
 
+def one_paper_site(tmp_path: Path, posters: str) -> Path:
+    """A Mini-Conf site at ``tmp_path/iclr2020_site`` with paper p1 and one poster session whose
+    ``posters`` value is written as given; its sitedata folder."""
+    sitedata = tmp_path / "iclr2020_site" / "sitedata"
+    sitedata.mkdir(parents=True)
+    (sitedata / "papers.csv").write_text("UID,title,authors\np1,First Paper,A One\n", encoding="utf-8")
+    (sitedata / "poster_schedule.yml").write_text(f"- name: Mon Session 1\n  posters: {posters}\n")
+    return sitedata
+
+
 def test_miniconf_values_of_the_wrong_shape_are_problems_and_the_rest_lands(tmp_path):
     # Found by the property tests: each of these files stopped the import with a TypeError,
     # AttributeError or OverflowError, or gave a session without a name.
     pytest.importorskip("yaml")
-    sitedata = tmp_path / "iclr2020_site" / "sitedata"
-    sitedata.mkdir(parents=True)
-    (sitedata / "papers.csv").write_text("UID,title,authors\np1,First Paper,A One\n", encoding="utf-8")
-    (sitedata / "poster_schedule.yml").write_text("- name: Mon Session 1\n  posters: 1\n")
+    sitedata = one_paper_site(tmp_path, posters="1")
     (sitedata / "schedule.yml").write_text(
         "time_slots: [1, 2]\nconference:\n- day: '9999-12-31'\n  events: {slot: 1}\n")
     (sitedata / "paper_sessions.yml").write_text("1A: {name: Session 1A, papers: true}\n")
@@ -492,10 +499,7 @@ def test_miniconf_values_of_the_wrong_shape_are_problems_and_the_rest_lands(tmp_
 
 def test_miniconf_a_lone_id_where_a_list_belongs_is_that_id(tmp_path):
     pytest.importorskip("yaml")
-    sitedata = tmp_path / "iclr2020_site" / "sitedata"
-    sitedata.mkdir(parents=True)
-    (sitedata / "papers.csv").write_text("UID,title,authors\np1,First Paper,A One\n", encoding="utf-8")
-    (sitedata / "poster_schedule.yml").write_text("- name: Mon Session 1\n  posters: p1\n")
+    one_paper_site(tmp_path, posters="p1")
     papers, _, problems, _ = split(parse(MINICONF, read_source(tmp_path / "iclr2020_site")))
     assert not problems
     assert [(p.title, p.appearance.session) for p in papers] == [("First Paper", "Mon Session 1")]

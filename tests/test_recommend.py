@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -308,6 +309,21 @@ def feed(abstract_of_last: str = "Spectral convolutions on triangle meshes for s
                         appearance=Appearance(venue="X", year=2024)) for n, (t, a) in enumerate(papers)]
 
 
+@contextmanager
+def feed_catalogue(catalogues, name: str):
+    """A new catalogue holding ``feed()`` with MiniLM vectors: (catalogue, model name); skips without the model."""
+    with catalogues.new(name) as url:
+        catalog = Catalog.open(url)
+        try:
+            catalog.ingest("feed.jsonl", "tabular", "v1", feed())
+            model = add_cached_vectors(catalog)
+            if model is None:
+                pytest.skip("the embedding model is not installed")
+            yield catalog, model
+        finally:
+            catalog.close()
+
+
 def test_sentence_vectors_embedded_after_the_store_was_built_are_taken_up(catalogues):
     """A store built before the abstracts' sentences had vectors stands in the paper vector for their
     mean; once their sentences are embedded, the next update takes their means (nothing else is redone)."""
@@ -315,12 +331,7 @@ def test_sentence_vectors_embedded_after_the_store_was_built_are_taken_up(catalo
     from paperscope.index.features import load_features, update_features
     from paperscope.index.vectors import embed_sentences, load_vector_index, paper_doc
 
-    with catalogues.new("sentences") as url:
-        catalog = Catalog.open(url)
-        catalog.ingest("feed.jsonl", "tabular", "v1", feed())
-        model = add_cached_vectors(catalog)
-        if model is None:
-            pytest.skip("the embedding model is not installed")
+    with feed_catalogue(catalogues, "sentences") as (catalog, model):
         assert update_features(catalog, model)["computed"] == 5
         assert not load_features(catalog, model).has_sentences.any()
         assert update_features(catalog, model)["message"] == "up to date"
@@ -334,7 +345,6 @@ def test_sentence_vectors_embedded_after_the_store_was_built_are_taken_up(catalo
         expected, _ = rec.stored_sentence_means(catalog, model, rows, np.zeros((1, 384), np.float32))
         assert np.allclose(features.sentences[at], expected[0])
         assert not np.allclose(features.sentences[at], load_vector_index(catalog, model).vector(pooling["id"]))
-        catalog.close()
 
 
 def test_a_paper_changed_since_the_store_was_built_is_computed_again(catalogues):
@@ -342,12 +352,7 @@ def test_a_paper_changed_since_the_store_was_built_is_computed_again(catalogues)
     abstract changed since is computed from its new text, never served from the old one."""
     from paperscope.index.features import load_features, update_features
 
-    with catalogues.new("changed") as url:
-        catalog = Catalog.open(url)
-        catalog.ingest("feed.jsonl", "tabular", "v1", feed())
-        model = add_cached_vectors(catalog)
-        if model is None:
-            pytest.skip("the embedding model is not installed")
+    with feed_catalogue(catalogues, "changed") as (catalog, model):
         ids = {p["title"]: p["id"] for p in catalog.iter_papers()}
         lib.save(catalog, "u", ids["Graph neural networks for molecules"])
         assert update_features(catalog, model)["papers"] == 5
@@ -372,4 +377,3 @@ def test_a_paper_changed_since_the_store_was_built_is_computed_again(catalogues)
         old = features.term_rows([features.position[changed]])[0]
         assert np.array_equal(used[0], fresh[0]) and np.allclose(used[1], fresh[1])
         assert set(old[0].tolist()) != set(fresh[0].tolist())
-        catalog.close()
