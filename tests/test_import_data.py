@@ -497,6 +497,19 @@ def test_miniconf_values_of_the_wrong_shape_are_problems_and_the_rest_lands(tmp_
                for m in messages)
 
 
+def test_miniconf_an_impossible_yaml_date_is_a_problem_with_its_line_and_the_rest_lands(tmp_path):
+    # Found by the coverage-guided fuzzer: PyYAML raised "month must be in 1..12" out of the import.
+    pytest.importorskip("yaml")
+    sitedata = one_paper_site(tmp_path, posters="p1")
+    (sitedata / "overall_calendar.yml").write_text(
+        "- title: Opening\n  start: 2020-04-26 08:00:00\n  end: 2020-04-26 09:00:00\n"
+        "- title: Typo\n  start: 2020-13-01 10:00:00\n  end: 2020-04-27 11:00:00\n")
+    papers, _, problems, _ = split(parse(MINICONF, read_source(tmp_path / "iclr2020_site")))
+    assert [(p.title, p.appearance.session) for p in papers] == [("First Paper", "Mon Session 1")]
+    assert any(p.message.startswith("sitedata/overall_calendar.yml line 5: impossible date or time "
+                                    "'2020-13-01 10:00:00' (month must be in 1..12)") for p in problems), problems
+
+
 def test_miniconf_a_lone_id_where_a_list_belongs_is_that_id(tmp_path):
     pytest.importorskip("yaml")
     one_paper_site(tmp_path, posters="p1")

@@ -293,13 +293,30 @@ class _SiteReader:
             self.problem(path, "YAML files need PyYAML (pip install pyyaml); this file was skipped")
             return None
         try:
-            loader = getattr(self.yaml, "CSafeLoader", self.yaml.SafeLoader)
-            return self.yaml.load(text, Loader=loader)
+            return self.yaml.load(text, Loader=self._yaml_loader(path))
         except self.yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
             self.problem(path, f"not valid YAML ({getattr(exc, 'problem', None) or exc})", line=line)
             return None
+
+    def _yaml_loader(self, path: Path):
+        """PyYAML's safe loader, except that an impossible date or time (``2020-13-01``, a 25th
+        hour) stays text and is reported with its line: PyYAML raises a bare ValueError for it,
+        which would lose the whole file."""
+        base = getattr(self.yaml, "CSafeLoader", self.yaml.SafeLoader)
+
+        def timestamp(loader, node):
+            try:
+                return base.construct_yaml_timestamp(loader, node)
+            except (ValueError, OverflowError) as exc:
+                self.problem(path, f"impossible date or time {node.value!r} ({exc}); kept as text",
+                             line=node.start_mark.line + 1, raw=str(node.value))
+                return node.value
+
+        loader = type("TolerantLoader", (base,), {})
+        loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
+        return loader
 
     def as_list(self, name: str, what: str, value: Any) -> list:
         """``value`` where the file should hold a list: the list itself, a lone id or name as a list
