@@ -76,7 +76,10 @@ def title_queries(titles: list[str], count: int, seed: int = 5) -> list[str]:
 
 def minilm_cached_vectors() -> np.ndarray:
     """Real all-MiniLM-L6-v2 vectors of the evaluation corpora, as `paperscope eval` cached them."""
-    shards = sorted((cache_dir() / "eval" / "all-MiniLM-L6-v2__onnx-fp32").glob("*.npz"))
+    from paperscope.index.embedder import minilm_spaces
+
+    folders = [cache_dir() / "eval" / name.replace("/", "__") for name in minilm_spaces()]
+    shards = next((found for found in (sorted(f.glob("*.npz")) for f in folders) if found), [])
     if not shards:
         pytest.skip("no cached MiniLM vectors (run `paperscope eval csfcube ../shared/eval/csfcube` once)")
     return np.concatenate([np.load(s)["vecs"] for s in shards]).astype(np.float32)

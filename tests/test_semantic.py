@@ -107,3 +107,24 @@ def test_similar_in_method_returns_ranked_papers_for_a_draft(catalog, embedded):
 def test_unknown_facet_is_a_clear_error(catalog, embedded):
     with pytest.raises(ValueError, match="unknown facet"):
         similar_papers(catalog, paper_id(catalog, BATCH_PAPER), facet="vibes")
+
+
+def test_a_catalogue_embedded_with_the_int8_tier_is_searched_in_its_space(catalog_url):
+    """``paperscope embed --model minilm-int8`` stores vectors of their own: queries, similar papers
+    and recommendations must be embedded in that space, not the default model's."""
+    from typer.testing import CliRunner
+
+    from paperscope.cli import app
+    from paperscope.index.embedder import search_embedder
+
+    cat = Catalog.open(catalog_url)
+    ingest_targets(cat, [str(HALL_F)], ImportOptions())
+    res = CliRunner().invoke(app, ["embed", "--model", "minilm-int8", "--no-sentences", "--json", "--db", cat.location])
+    assert res.exit_code == 0, res.output
+    assert search_embedder(cat).name.endswith("/onnx-int8-dynamic-v2")
+    assert load_vector_index(cat, default_embedder().name) is None  # no float32 vectors in it
+    result = SearchService(cat).search("larger batches of negatives for contrastive learning", mode="semantic", limit=3)
+    assert result.mode == "semantic" and "contrastive" in result.hits[0].paper["title"].lower()
+    similar = similar_papers(cat, result.hits[0].paper_id, limit=3)
+    assert similar.mode == "semantic"
+    cat.close()

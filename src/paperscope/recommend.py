@@ -880,11 +880,12 @@ def candidate_pool(index, profile_vectors: np.ndarray, allowed: np.ndarray | Non
     return top[np.argsort(-scores[top])]
 
 
-def _default_embedder_or_none():
+def _embedder_or_none(space: str | None = None):
+    """The MiniLM embedder of vector space ``space`` (the default model's when None), or None."""
     try:
-        from paperscope.index.embedder import default_embedder
+        from paperscope.index.embedder import default_embedder, minilm_for_space
 
-        return default_embedder()
+        return minilm_for_space(space) if space else default_embedder()
     except Exception:  # noqa: BLE001 - no model: profile-only papers without vectors are left out
         return None
 
@@ -960,7 +961,7 @@ def _recommend(catalog, user: str, tag: str | None, since: str | None, limit: in
     features = _feature_store(catalog, index) if p["features"] else None
     stats = features.stats if features is not None else term_stats(catalog, int(p["term_sample"]), index.generation if index else "")
     lap("index")
-    factory = embedder_factory or (lambda: _catalog_embedder(catalog))
+    factory = embedder_factory or (lambda: _catalog_embedder(catalog, index))
     profile, profile_rows = _library_views(catalog, user, tag, index, factory, features, stats)
     result.library_papers = len(profile)
     lap("library")
@@ -1069,10 +1070,12 @@ def _embed_new(catalog, paper_ids: list[str], factory) -> tuple[list[dict[str, A
 
 
 def vector_models(model_name: str | None = None) -> tuple[str, ...]:
-    """The vector sets the recommender reads, in order of preference (full precision first)."""
-    if model_name is None:
-        from paperscope.index.embedder import MODEL_NAME as model_name
-    return (f"{model_name}/onnx-fp32", f"{model_name}/onnx-int8")
+    """The vector sets the recommender reads, in order of preference (the default model's first)."""
+    from paperscope.index.embedder import MODEL_NAME, minilm_spaces
+
+    if model_name is None or model_name == MODEL_NAME:
+        return minilm_spaces()
+    return tuple(name.replace(MODEL_NAME, model_name, 1) for name in minilm_spaces())
 
 
 def _vector_index(catalog, loader, model_name: str):
@@ -1089,8 +1092,10 @@ def _vector_index(catalog, loader, model_name: str):
     return None
 
 
-def _catalog_embedder(catalog):
-    base = _default_embedder_or_none()
+def _catalog_embedder(catalog, index=None):
+    """Embeds papers without stored vectors in the space of ``index`` (the default model's when
+    there is none), answering from the catalogue's stored vectors first."""
+    base = _embedder_or_none(index.model if index is not None else None)
     if base is None:
         return None
     from paperscope.similar import CatalogEmbedder

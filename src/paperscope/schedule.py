@@ -872,13 +872,14 @@ def _bibtex_interests(text: str) -> list[Interest]:
     return out
 
 
-def _embedder_or_none(progress: Callable[[int], None] | None):
-    """The cached MiniLM embedder, or (None, reason) when it cannot be loaded."""
+def _embedder_or_none(progress: Callable[[int], None] | None, catalog: "Catalog | None" = None):
+    """The cached MiniLM embedder (in the vector space ``catalog`` holds, so that its stored vectors
+    serve), or (None, reason) when it cannot be loaded."""
     try:
-        from paperscope.index.embedder import EmbeddingCache, cache_dir, default_embedder
+        from paperscope.index.embedder import EmbeddingCache, cache_dir, catalogue_minilm
         from paperscope.similarity import CachedEmbedder
 
-        base = default_embedder()
+        base = catalogue_minilm(catalog)
         disk = EmbeddingCache(cache_dir() / "embeddings", base.name)
         return CachedEmbedder(base, disk, batch_size=32, progress=progress), ""
     except Exception as exc:  # missing model package, ONNX Runtime problem
@@ -954,7 +955,7 @@ def score_relevance(interests: Sequence[Interest], papers: Sequence[dict[str, An
 
     embedder, note = (None, "")
     if method in ("auto", "embedding"):
-        embedder, note = _embedder_or_none(progress)
+        embedder, note = _embedder_or_none(progress, catalog)
         if embedder is None and method == "embedding":
             raise ScheduleError(f"the embedding model cannot be loaded ({note}); use --method tfidf")
     toks_c = [tokenize(c.text) for c in cands]

@@ -102,10 +102,10 @@ def similar_to_text(catalog: Catalog, text: str, facet: str | None = None, limit
 def _similar_to_doc(catalog: Catalog, query: Doc, facet: str | None, limit: int, exclude: set[str]) -> SimilarResult:
     if facet is not None and facet not in FACETS:
         raise ValueError(f"unknown facet {facet!r}; one of {', '.join(FACETS)}")
-    from paperscope.index.embedder import default_embedder
+    from paperscope.index.embedder import catalogue_minilm
     from paperscope.index.vectors import load_vector_index
 
-    embedder = default_embedder()
+    embedder = catalogue_minilm(catalog)  # the sentence-role classifier reads MiniLM vectors
     index = load_vector_index(catalog, embedder.name)
     keyword_ids = _keyword_candidates(catalog, query, CANDIDATES, exclude)
     if index is None or not len(index):

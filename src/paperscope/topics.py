@@ -161,10 +161,9 @@ def paper_texts(catalog: "Catalog", ids: Sequence[str]) -> dict[str, tuple[str, 
 
 def candidate_models() -> list[str]:
     """Names of the vector models the catalogue may hold, best first (MiniLM, then its static tier)."""
-    from paperscope.index.embedder import MODEL_NAME
+    from paperscope.index.embedder import MODEL_NAME, minilm_spaces
 
-    return ([f"{MODEL_NAME}/onnx-fp32", f"{MODEL_NAME}/onnx-int8"]
-            + [f"{MODEL_NAME}/static-{d}d" for d in (256, 384, 512, 128, 64)])
+    return [*minilm_spaces(), *(f"{MODEL_NAME}/static-{d}d" for d in (256, 384, 512, 128, 64))]
 
 
 @dataclass

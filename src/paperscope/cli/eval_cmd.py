@@ -18,7 +18,7 @@ ReferenceOpt = typer.Option(None, "--reference", help="Score this file instead o
 NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the on-disk embedding cache.")
 ModelOpt = typer.Option(
     "minilm", "--model",
-    help="minilm (ONNX float32, default), minilm-int8 (the int8-dynamic tier) or static (the distilled fast tier).",
+    help="minilm (ONNX float32, default), minilm-int8 (the int8 tier) or static (the distilled fast tier).",
 )
 
 
