@@ -42,10 +42,14 @@ MAX_FATAL_STOPS = 3
 
 @dataclass(frozen=True)
 class Limits:
-    """What counts as a hang and as running out of memory."""
+    """What counts as a hang and as running out of memory, and the random seed."""
 
     hang_seconds: int = 10        # one input running longer is a hang
     rss_limit_mb: int = 2048      # a target process using more memory is a crash
+    #: libFuzzer's random seed: 0 draws a new one each run (a campaign explores); a fixed one makes a
+    #: run the same sequence of inputs on every machine, so the test suite's short runs are
+    #: repeatable and anything they find reproduces
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -468,7 +472,7 @@ def _run_once(target: str, seconds: int, limits: Limits, folder: Path, corpus: P
     with tempfile.TemporaryDirectory(prefix="paperscope-fuzz-") as scratch:
         command = [
             sys.executable, "-m", "paperscope.bench.fuzz", target, "--artifacts", str(folder), "--scratch", scratch,
-            "--", f"-max_total_time={seconds}", f"-timeout={limits.hang_seconds}",
+            "--", f"-max_total_time={seconds}", f"-timeout={limits.hang_seconds}", f"-seed={limits.seed}",
             f"-rss_limit_mb={limits.rss_limit_mb}", f"-max_len={MAX_INPUT_BYTES}", "-print_final_stats=1",
             f"-artifact_prefix={folder}/", str(corpus),
         ]

@@ -22,6 +22,7 @@ def bench_fuzz(
         None, "--corpus", help="Folder keeping what each target learnt (default: ~/.cache/paperscope/fuzz/corpus)."),
     hang_seconds: int = typer.Option(10, "--hang-seconds", min=1, help="One input running longer is a hang."),
     rss_limit_mb: int = typer.Option(2048, "--rss-limit-mb", min=1, help="A target using more memory is a crash."),
+    seed: int = typer.Option(0, "--seed", min=0, help="libFuzzer's random seed (0: a new one each run)."),
     list_targets: bool = typer.Option(False, "--list", help="List the targets and exit."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -46,7 +47,8 @@ def bench_fuzz(
                           f"{result.hangs} hangs", highlight=False)
 
     try:
-        results = run_campaign(chosen, seconds, artifacts, corpus, Limits(hang_seconds, rss_limit_mb), progress=report)
+        results = run_campaign(chosen, seconds, artifacts, corpus, Limits(hang_seconds, rss_limit_mb, seed),
+                               progress=report)
     except FuzzUnavailable as exc:
         fail(str(exc))
     except OSError as exc:
