@@ -82,6 +82,12 @@ def test_truncation_at_max_tokens(emb):
     assert np.isfinite(v).all()
 
 
+def real_abstracts() -> list[str]:
+    """Title + abstract of the first ``N_ABSTRACTS`` papers of CSFCube's corpus."""
+    rows = [json.loads(line) for line in CSFCUBE_CORPUS.read_text(encoding="utf-8").splitlines()[:N_ABSTRACTS]]
+    return [f"{r['title']}. {' '.join(r['abstract'])}" for r in rows]
+
+
 @pytest.fixture(scope="module")
 def export():
     """The packaged export with float32 weights: what the fused graph must reproduce."""
@@ -126,8 +132,7 @@ def test_mean_pooling_matches_reference_math(fp32, export):
 @pytest.mark.skipif(not CSFCUBE_CORPUS.is_file(), reason=f"real abstracts ({CSFCUBE_CORPUS}) are absent")
 def test_fused_graph_gives_the_exports_vectors_on_real_abstracts(fp32, export):
     emb = fp32
-    rows = [json.loads(line) for line in CSFCUBE_CORPUS.read_text(encoding="utf-8").splitlines()[:N_ABSTRACTS]]
-    texts = [f"{r['title']}. {' '.join(r['abstract'])}" for r in rows]
+    texts = real_abstracts()
     assert max(emb.token_counts(texts)) == 256  # long ones reach the truncation too
     cos = (emb.embed(texts) * export.embed(texts)).sum(axis=1)
     assert len(cos) == N_ABSTRACTS and cos.min() >= 0.999, cos.min()
@@ -143,8 +148,7 @@ def test_int8_tier_is_close_to_float32_but_a_space_of_its_own(int8, fp32):
 
 @pytest.mark.skipif(not CSFCUBE_CORPUS.is_file(), reason=f"real abstracts ({CSFCUBE_CORPUS}) are absent")
 def test_int8_tier_stays_close_to_float32_on_real_abstracts(int8, fp32):
-    rows = [json.loads(line) for line in CSFCUBE_CORPUS.read_text(encoding="utf-8").splitlines()[:N_ABSTRACTS]]
-    texts = [f"{r['title']}. {' '.join(r['abstract'])}" for r in rows]
+    texts = real_abstracts()
     cos = (int8.embed(texts) * fp32.embed(texts)).sum(axis=1)
     assert cos.mean() > 0.99 and cos.min() > 0.98, (cos.mean(), cos.min())
 

@@ -144,7 +144,7 @@ def test_no_run_of_near_duplicates(iclr):
     save_all(iclr, user, ["Influence-Based Multi-Agent Exploration", "Exploration in Reinforcement Learning with Deep Covering Options"])
     from paperscope.index.vectors import load_vector_index
 
-    index = rec._vector_index(catalog, load_vector_index, "all-MiniLM-L6-v2")
+    index = rec._vector_index(catalog, load_vector_index)
 
     def vectors(result):
         return np.stack([index.vector(r.paper["id"]) for r in result.items])

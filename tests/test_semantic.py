@@ -110,8 +110,8 @@ def test_unknown_facet_is_a_clear_error(catalog, embedded):
 
 
 def test_a_catalogue_embedded_with_the_int8_tier_is_searched_in_its_space(catalog_url):
-    """``paperscope embed --model minilm-int8`` stores vectors of their own: queries, similar papers
-    and recommendations must be embedded in that space, not the default model's."""
+    """``paperscope embed --model minilm-int8`` stores vectors of their own: search by meaning and
+    similar papers must embed in that space, not the default model's."""
     from typer.testing import CliRunner
 
     from paperscope.cli import app

@@ -941,7 +941,6 @@ def recommend(catalog, user: str = "local", tag: str | None = None, since: str |
 def _recommend(catalog, user: str, tag: str | None, since: str | None, limit: int, candidate_ids: Iterable[str] | None,
                hide_seen: bool, params: dict[str, Any] | None, embedder_factory) -> RecommendResult:
     from paperscope.catalog import library as store
-    from paperscope.index.embedder import MODEL_NAME
     from paperscope.index.vectors import load_vector_index
 
     p = DEFAULT_PARAMS | (params or {})
@@ -957,7 +956,7 @@ def _recommend(catalog, user: str, tag: str | None, since: str | None, limit: in
     store.ensure_library_tables(catalog)
     tag = tag or None
     result = RecommendResult([], tag=tag, since=since, timings_ms=timings)
-    index = _vector_index(catalog, load_vector_index, MODEL_NAME)
+    index = _vector_index(catalog, load_vector_index)
     features = _feature_store(catalog, index) if p["features"] else None
     stats = features.stats if features is not None else term_stats(catalog, int(p["term_sample"]), index.generation if index else "")
     lap("index")
@@ -1069,23 +1068,21 @@ def _embed_new(catalog, paper_ids: list[str], factory) -> tuple[list[dict[str, A
     return rows, _unit(embedder.embed([_text(r) for r in rows]))
 
 
-def vector_models(model_name: str | None = None) -> tuple[str, ...]:
+def vector_models() -> tuple[str, ...]:
     """The vector sets the recommender reads, in order of preference (the default model's first)."""
-    from paperscope.index.embedder import MODEL_NAME, minilm_spaces
+    from paperscope.index.embedder import minilm_spaces
 
-    if model_name is None or model_name == MODEL_NAME:
-        return minilm_spaces()
-    return tuple(name.replace(MODEL_NAME, model_name, 1) for name in minilm_spaces())
+    return minilm_spaces()
 
 
-def _vector_index(catalog, loader, model_name: str):
+def _vector_index(catalog, loader):
     """The catalogue's vector index of the default model (full-precision vectors preferred), or None.
 
     Found by name, without loading the model: a request that needs no new vector never pays for it.
     Without the search graph: the recommender reads the matrix (attaching the graph of a large
     catalogue per request hashed every paper id, and started building the graph when it had none).
     """
-    for candidate in vector_models(model_name):
+    for candidate in vector_models():
         index = loader(catalog, candidate, graph=False)
         if index is not None and len(index):
             return index

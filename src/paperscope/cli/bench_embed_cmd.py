@@ -152,20 +152,20 @@ def bench_embed(
     batch_size: int = typer.Option(32, "--batch-size"),
     texts_file: Optional[Path] = typer.Option(None, "--texts", help="One text per line instead of generated ones."),
     skip_baseline: bool = typer.Option(False, "--skip-baseline", help="Do not run sentence-transformers."),
-    skip_int8: bool = typer.Option(False, "--skip-int8", help="Do not time the int8-dynamic pipeline (the default model)."),
+    skip_int8: bool = typer.Option(False, "--skip-int8", help="Do not time the int8 tier (embed --model minilm-int8)."),
     rounds: int = typer.Option(2, "--rounds", help="Timing rounds; each side's best round counts."),
     chunk: int = typer.Option(64, "--chunk", help="Texts per turn: the sides take turns on chunks of this size."),
     json_out: bool = JsonOption,
 ) -> None:
-    """Texts per second: our ONNX Runtime pipelines (int8-dynamic, the default, and float32) vs
+    """Texts per second: our ONNX Runtime pipelines (the default float32 graph, and the int8 tier) vs
     sentence-transformers on the same model and texts in the same run; and the static fast tier."""
-    from paperscope.index.embedder import _default_threads, default_embedder
+    from paperscope.index.embedder import _default_threads
 
     texts = _bench_texts(texts_file, n)
     threads = _default_threads()
-    default_name = default_embedder().name
-    report: dict = {"texts": len(texts), "batch_size": batch_size, "threads": threads, "default_model": default_name}
-    onnx, load_s = _load_minilm("fp32")  # the vectors of sentence-transformers, checked below
+    report: dict = {"texts": len(texts), "batch_size": batch_size, "threads": threads}
+    onnx, load_s = _load_minilm("auto")  # what default_embedder() runs
+    report["default_model"] = onnx.name
     report["mean_tokens"] = round(float(np.mean(onnx.token_counts(texts))), 1)
     onnx.embed(texts[:batch_size], batch_size=batch_size)  # warm-up
     sides = {"onnx": _Side(lambda t: onnx.embed(t, batch_size=batch_size), len(texts))}
@@ -200,9 +200,6 @@ def bench_embed(
                 report[key]["speedup_vs_st"] = round(min(theirs.wall) / min(sides[key].wall), 2)
                 report[key]["cpu_ratio_vs_st"] = round(min(theirs.cpu) / min(sides[key].cpu), 2)
         report["speedup_onnx_vs_st"] = report["onnx"]["speedup_vs_st"]
-        default = next((k for k in ("onnx_int8_dynamic", "onnx") if report.get(k, {}).get("model") == default_name), None)
-        if default is not None:
-            report["speedup_default_vs_st"] = report[default]["speedup_vs_st"]
     else:
         report["sentence_transformers"] = st_meta
     report["load_avg_1min"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None

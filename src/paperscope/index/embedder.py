@@ -204,6 +204,8 @@ def fused_onnx_path() -> Path:
 #: its vector space change with it, so vectors of an older quantisation never mix with new ones.
 #: 2: 7-bit weights (``reduce_range``), see :func:`build_int8_dynamic_onnx`.
 INT8_DYNAMIC_VERSION = 2
+#: the int8 tier's vector space: its vectors are named ``MODEL_NAME/onnx-<space>`` like the others'
+INT8_DYNAMIC_SPACE = f"int8-dynamic-v{INT8_DYNAMIC_VERSION}"
 
 
 def int8_dynamic_onnx_path() -> Path:
@@ -408,10 +410,8 @@ class MiniLMEmbedder:
         self.max_tokens = int(max_tokens)
         path, self.precision = self._model_file(precision)
         # both float32 graphs give the same vectors, so they share a name (and stored vectors)
-        space = "fp32" if self.precision.startswith("fp32") else self.precision
-        if self.precision == "int8-dynamic":
-            space += f"-v{INT8_DYNAMIC_VERSION}"
-        self.name = f"{MODEL_NAME}/onnx-{space}" + (
+        space = {"fp32-export": "fp32", "int8-dynamic": INT8_DYNAMIC_SPACE}.get(self.precision, self.precision)
+        self.name = minilm_space_name(space) + (
             "" if self.max_tokens == DEFAULT_MAX_TOKENS else f"/{self.max_tokens}tok"
         )
         self.model_path = path
@@ -547,28 +547,34 @@ def default_embedder() -> MiniLMEmbedder:
         return _DEFAULT["minilm"]  # type: ignore[return-value]
 
 
-#: MiniLM's vector spaces by the precision that makes them (a name is ``MODEL_NAME/onnx-<space>``)
-_SPACE_PRECISION = {"fp32": "fp32", f"int8-dynamic-v{INT8_DYNAMIC_VERSION}": "int8-dynamic", "int8": "int8"}
+#: MiniLM's vector spaces, best first, by the precision that makes them
+_SPACE_PRECISION = {"fp32": "fp32", INT8_DYNAMIC_SPACE: "int8-dynamic", "int8": "int8"}
+
+
+def minilm_space_name(space: str) -> str:
+    """The name MiniLM's vectors of ``space`` are stored under: ``MODEL_NAME/onnx-<space>``."""
+    return f"{MODEL_NAME}/onnx-{space}"
 
 
 def minilm_spaces() -> tuple[str, ...]:
     """Names of the MiniLM vector sets a catalogue may hold, best first (found by name, without
     loading a model): float32 (the default), the int8 tier (``paperscope embed --model
     minilm-int8``), then the packaged int8 export (the fallback without the ``onnx`` package)."""
-    return tuple(f"{MODEL_NAME}/onnx-{space}" for space in _SPACE_PRECISION)
+    return tuple(minilm_space_name(space) for space in _SPACE_PRECISION)
 
 
 def minilm_for_space(name: str) -> MiniLMEmbedder:
     """The embedder whose vectors are named ``name`` (one of :func:`minilm_spaces`), one per
     process: queries must be embedded in the space of the vectors they are compared with."""
-    if name == default_embedder().name:
-        return default_embedder()
-    space = name.removeprefix(f"{MODEL_NAME}/onnx-")
+    space = name.removeprefix(minilm_space_name(""))
     if space not in _SPACE_PRECISION:
         raise ValueError(f"no MiniLM embedder makes vectors named {name!r}")
+    precision = _SPACE_PRECISION[space]
+    if precision == "fp32" and default_embedder().name == name:  # the default model: one session, not two
+        return default_embedder()
     with _DEFAULT_LOCK:
         if name not in _DEFAULT:
-            _DEFAULT[name] = MiniLMEmbedder(precision=_SPACE_PRECISION[space])
+            _DEFAULT[name] = MiniLMEmbedder(precision=precision)
         return _DEFAULT[name]  # type: ignore[return-value]
 
 
@@ -584,7 +590,7 @@ def embedder_named(choice: str) -> Embedder:
     if choice == "minilm":
         return default_embedder()
     if choice == "minilm-int8":
-        return minilm_for_space(f"{MODEL_NAME}/onnx-int8-dynamic-v{INT8_DYNAMIC_VERSION}")
+        return minilm_for_space(minilm_space_name(INT8_DYNAMIC_SPACE))
     if choice != "static":
         raise ValueError(f"unknown model {choice!r}; choose one of {', '.join(EMBEDDER_CHOICES)}")
     with _DEFAULT_LOCK:
